@@ -1,0 +1,59 @@
+"""Activities: every call to the database, Stripe and SendGrid. ``build_activities`` wires real clients."""
+
+from collections.abc import Callable
+from typing import Any
+
+import stripe
+from sendgrid import SendGridAPIClient
+from sqlalchemy import Engine
+
+from activities.cash import CashActivities
+from activities.email import EmailActivities
+from activities.invoicing import InvoicingActivities
+from activities.orders import OrderActivities
+from activities.payments import PaymentActivities
+from models.policy import OrderPolicy
+from o2c.config import Settings
+
+
+def stripe_client(settings: Settings) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        settings.stripe_api_key.get_secret_value(),
+        base_addresses={"api": settings.stripe_api_base},
+        max_network_retries=0,
+    )
+
+
+def sendgrid_client(settings: Settings) -> SendGridAPIClient:
+    return SendGridAPIClient(
+        api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host
+    )
+
+
+def build_activities(
+    settings: Settings,
+    engine: Engine,
+    policy: OrderPolicy,
+    sendgrid: SendGridAPIClient | None = None,
+    stripe_api: stripe.StripeClient | None = None,
+) -> list[Callable[..., Any]]:
+    """Real clients from settings unless given (tests pass their own)."""
+    orders = OrderActivities(engine, settings, policy)
+    invoicing = InvoicingActivities(engine, settings.invoice_series)
+    cash = CashActivities(engine)
+    email = EmailActivities(engine, settings, sendgrid or sendgrid_client(settings))
+    payments = PaymentActivities(engine, stripe_api or stripe_client(settings))
+    return [
+        orders.record_order,
+        orders.check_credit,
+        orders.record_order_event,
+        orders.record_shipment,
+        orders.record_delivery,
+        orders.close_order,
+        invoicing.issue_invoice,
+        cash.apply_payment,
+        cash.adjust_balance,
+        email.send_email,
+        email.run_dunning_step,
+        payments.charge_card,
+    ]

@@ -1,0 +1,163 @@
+"""Email through SendGrid, exactly once per business event, and the dunning steps that send reminders.
+
+An outbox row, unique on the email's key, is written before sending and marked sent after; a retry that
+finds it sent does nothing. What remains is the moment between SendGrid's 202 and our commit: a worker
+killed exactly there sends again (noted in the README's reliability section).
+"""
+
+from datetime import UTC, datetime
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import CustomArg, Mail
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import log
+from activities.email_templates import Rendered, render
+from activities.orders import load_order
+from models.activity_io import DunningStepRun, EmailKind, EmailSent, SendEmail
+from models.money import format_money
+from models.tables import Customer, DunningEvent, EmailOutbox, Invoice
+from o2c.config import Settings
+from o2c.db import transaction
+
+TO_CUSTOMER = {
+    EmailKind.INVOICE,
+    EmailKind.ORDER_REJECTED,
+    EmailKind.ORDER_CANCELLED,
+    EmailKind.CARD_DECLINED,
+}
+
+
+class EmailActivities:
+    def __init__(self, engine: Engine, settings: Settings, sendgrid: SendGridAPIClient) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._sendgrid = sendgrid
+
+    @activity.defn(name="send_email")
+    def send_email(self, request: SendEmail) -> EmailSent:
+        with transaction(self._engine) as session:
+            facts = self._facts(session, request.order_id, request.invoice_number, request.note)
+            recipient = facts["customer_email"] if request.kind in TO_CUSTOMER else self._team(request.kind)
+        return self._deliver(
+            request.key, request.order_id, request.kind.value, recipient, render(request.kind.value, facts)
+        )
+
+    @activity.defn(name="run_dunning_step")
+    def run_dunning_step(self, step: DunningStepRun) -> EmailSent:
+        with transaction(self._engine) as session:
+            if (
+                session.exec(
+                    select(DunningEvent.id).where(
+                        DunningEvent.invoice_number == step.invoice_number,
+                        DunningEvent.step_name == step.step_name,
+                    )
+                ).first()
+                is None
+            ):
+                session.add(
+                    DunningEvent(
+                        order_id=step.order_id,
+                        invoice_number=step.invoice_number,
+                        step_name=step.step_name,
+                        level=step.level,
+                        amount_due_minor=step.amount_due_minor,
+                        escalated=step.escalate,
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            facts = self._facts(session, step.order_id, step.invoice_number, "")
+            order = load_order(session, step.order_id)
+            facts["amount"] = format_money(step.amount_due_minor, order.currency)
+        recipient = self._settings.collections_email if step.escalate else facts["customer_email"]
+        key = f"dunning:{step.invoice_number}:{step.step_name}"
+        return self._deliver(
+            key, step.order_id, f"dunning_{step.template}", recipient, render(step.template, facts)
+        )
+
+    def _team(self, kind: EmailKind) -> str:
+        if kind in (EmailKind.CREDIT_HOLD, EmailKind.CREDIT_HOLD_REMINDER):
+            return self._settings.finance_email
+        return self._settings.operations_email
+
+    def _facts(
+        self, session: Session, order_id: str, invoice_number: str | None, note: str
+    ) -> dict[str, str]:
+        order = load_order(session, order_id)
+        customer = session.get(Customer, order.customer_id)
+        assert customer is not None
+        facts = {
+            "order_id": order.id,
+            "customer_name": customer.name,
+            "customer_email": customer.email,
+            "amount": format_money(order.total_minor, order.currency),
+            "note": note,
+            "invoice_number": "",
+            "due_date": "",
+            "payment_reference": "",
+        }
+        if invoice_number:
+            invoice = session.get(Invoice, invoice_number)
+            assert invoice is not None
+            facts |= {
+                "invoice_number": invoice.number,
+                "amount": format_money(invoice.open_minor, invoice.currency),
+                "due_date": invoice.due_date.isoformat(),
+                "payment_reference": invoice.payment_reference,
+            }
+        return facts
+
+    def _deliver(self, key: str, order_id: str, kind: str, recipient: str, email: Rendered) -> EmailSent:
+        logger = log(order_id, email_key=key, kind=kind)
+        with transaction(self._engine) as session:
+            row = session.get(EmailOutbox, key)
+            if row is not None and row.status == "sent":
+                logger.info("email already sent")
+                return EmailSent(message_id=row.provider_message_id or "", already_sent=True)
+            if row is None:
+                session.add(
+                    EmailOutbox(
+                        key=key,
+                        order_id=order_id,
+                        kind=kind,
+                        recipient=recipient,
+                        subject=email.subject[:300],
+                        status="sending",
+                        created_at=datetime.now(UTC),
+                    )
+                )
+        message_id = self._post(key, order_id, recipient, email)
+        with transaction(self._engine) as session:
+            row = session.get(EmailOutbox, key)
+            assert row is not None
+            row.status = "sent"
+            row.provider_message_id = message_id
+            row.sent_at = datetime.now(UTC)
+            session.add(row)
+        logger.info("email sent", message_id=message_id)
+        return EmailSent(message_id=message_id, already_sent=False)
+
+    def _post(self, key: str, order_id: str, recipient: str, email: Rendered) -> str:
+        mail = Mail(
+            from_email=self._settings.mail_from,
+            to_emails=recipient,
+            subject=email.subject,
+            plain_text_content=email.text,
+            html_content=email.html,
+        )
+        mail.custom_arg = [CustomArg("o2c_email_key", key), CustomArg("o2c_order_id", order_id)]
+        try:
+            response = self._sendgrid.send(mail)
+        except HTTPError as exc:
+            status = getattr(exc, "status_code", 0)
+            retryable = status == 429 or status >= 500
+            raise ApplicationError(
+                f"SendGrid answered {status}: {getattr(exc, 'body', b'')!r}",
+                type="SendGridRejected",
+                non_retryable=not retryable,
+            ) from exc
+        return str(response.headers.get("X-Message-Id", ""))

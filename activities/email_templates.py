@@ -1,0 +1,91 @@
+"""Email wording, one function per kind of email. Plain text and a minimal HTML twin."""
+
+from dataclasses import dataclass
+from html import escape
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+
+    @property
+    def html(self) -> str:
+        paragraphs = "".join(f"<p>{escape(p)}</p>" for p in self.text.split("\n\n"))
+        return f"<html><body>{paragraphs}</body></html>"
+
+
+def render(template: str, facts: dict[str, str]) -> Rendered:
+    try:
+        subject, body = _TEMPLATES[template]
+    except KeyError as exc:
+        raise ValueError(f"no email template named {template!r}") from exc
+    return Rendered(subject=subject.format(**facts), text=body.format(**facts))
+
+
+_SIGNATURE = "\n\nQuestions about this email? Reply to it and our accounts team will answer."
+
+_TEMPLATES: dict[str, tuple[str, str]] = {
+    "invoice": (
+        "Invoice {invoice_number} for order {order_id}",
+        "Hello {customer_name},\n\nplease find invoice {invoice_number} for order {order_id}: "
+        "{amount} due on {due_date}.\n\nPay by bank transfer quoting the reference {payment_reference}."
+        + _SIGNATURE,
+    ),
+    "pre_due": (
+        "Reminder: invoice {invoice_number} is due on {due_date}",
+        "Hello {customer_name},\n\na friendly reminder that {amount} on invoice {invoice_number} is due on "
+        "{due_date}. If you have already paid, thank you and please ignore this email.\n\n"
+        "Reference: {payment_reference}" + _SIGNATURE,
+    ),
+    "overdue": (
+        "Invoice {invoice_number} is overdue",
+        "Hello {customer_name},\n\ninvoice {invoice_number} was due on {due_date} and {amount} is still open. "
+        "Please pay quoting the reference {payment_reference}, or tell us if something is wrong with it."
+        + _SIGNATURE,
+    ),
+    "final_notice": (
+        "Final notice: invoice {invoice_number}",
+        "Hello {customer_name},\n\ndespite our reminders, {amount} on invoice {invoice_number} (due "
+        "{due_date}) is still open. Unless we receive payment, the matter will be passed to our collections "
+        "team.\n\nReference: {payment_reference}" + _SIGNATURE,
+    ),
+    "escalation": (
+        "Escalation: order {order_id}, invoice {invoice_number}",
+        "Collections team,\n\ninvoice {invoice_number} of order {order_id} ({amount}, due {due_date}) has "
+        "passed the final notice. Please contact the customer; the order can be written off with the "
+        "write_off decision once collection has failed.",
+    ),
+    "credit_hold": (
+        "Credit hold: order {order_id}",
+        "Finance team,\n\norder {order_id} ({amount}) is on credit hold: {note}.\n\nApprove or reject it with "
+        "the approve_credit or reject_credit decision on workflow order-{order_id}.",
+    ),
+    "credit_hold_reminder": (
+        "Still waiting: credit hold on order {order_id}",
+        "Finance team,\n\norder {order_id} ({amount}) is still on credit hold: {note}. It is cancelled "
+        "automatically if nobody decides.",
+    ),
+    "order_rejected": (
+        "Your order {order_id}",
+        "Hello {customer_name},\n\nwe are sorry: we cannot accept order {order_id} on credit terms. {note}"
+        + _SIGNATURE,
+    ),
+    "order_cancelled": (
+        "Order {order_id} cancelled",
+        "Hello {customer_name},\n\norder {order_id} has been cancelled: {note}" + _SIGNATURE,
+    ),
+    "shipment_exception": (
+        "Shipment exception on order {order_id}",
+        "Operations,\n\na shipment on order {order_id} was not accepted for invoicing: {note}",
+    ),
+    "fulfillment_overdue": (
+        "Order {order_id} has not shipped",
+        "Operations,\n\norder {order_id} was approved but nothing has shipped yet. {note}",
+    ),
+    "card_declined": (
+        "Payment for invoice {invoice_number} did not go through",
+        "Hello {customer_name},\n\nwe could not charge your card for invoice {invoice_number} ({amount}): "
+        "{note}. Please pay by bank transfer quoting {payment_reference}, or update your card." + _SIGNATURE,
+    ),
+}

@@ -1,0 +1,60 @@
+"""Double-entry postings. A journal is written whole, once: its (journal, line_no) rows are unique."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, select
+
+from models.tables import LedgerEntry
+
+CASH = "1000-cash"
+RECEIVABLES = "1100-receivables"
+UNAPPLIED_CASH = "2100-unapplied-cash"
+TAX_PAYABLE = "2200-tax-payable"
+REVENUE = "4000-revenue"
+SALES_RETURNS = "4100-credit-notes"
+DISCOUNTS_GIVEN = "4200-early-payment-discounts"
+BAD_DEBT = "6100-bad-debt-expense"
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: str
+    debit_minor: int = 0
+    credit_minor: int = 0
+
+
+class UnbalancedJournal(ValueError):
+    pass
+
+
+def post(
+    session: Session,
+    journal: str,
+    currency: str,
+    postings: list[Posting],
+    order_id: str | None = None,
+    invoice_number: str | None = None,
+) -> bool:
+    """Writes the journal unless it exists; returns whether it wrote. Zero lines are left out."""
+    lines = [p for p in postings if p.debit_minor or p.credit_minor]
+    if sum(p.debit_minor for p in lines) != sum(p.credit_minor for p in lines):
+        raise UnbalancedJournal(f"journal {journal} does not balance: {lines}")
+    if session.exec(select(LedgerEntry.id).where(LedgerEntry.journal == journal)).first() is not None:
+        return False
+    now = datetime.now(UTC)
+    for line_no, p in enumerate(lines, start=1):
+        session.add(
+            LedgerEntry(
+                journal=journal,
+                line_no=line_no,
+                account=p.account,
+                debit_minor=p.debit_minor,
+                credit_minor=p.credit_minor,
+                currency=currency,
+                order_id=order_id,
+                invoice_number=invoice_number,
+                posted_at=now,
+            )
+        )
+    return True

@@ -1,0 +1,301 @@
+"""Order records, credit decisions and the audit trail: the database side of an order's life."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import Engine, func, update
+from sqlmodel import Session, select
+from temporalio import activity
+
+from activities.context import business_error, log
+from models.activity_io import (
+    CloseOrder,
+    CreditAssessment,
+    CreditCheck,
+    DisputeRecord,
+    ErrorType,
+    OrderEvent,
+    OrderRecorded,
+    RecordDelivery,
+    RecordOrder,
+    RecordShipment,
+)
+from models.contract import OrderStatus, PlaceOrder
+from models.invoicing import line_amounts
+from models.money import to_minor
+from models.policy import OrderPolicy
+from models.tables import AuditEntry, Customer, Dispute, Invoice, Order, OrderLine, Shipment, ShipmentLine
+from o2c.config import Settings
+from o2c.db import is_postgres, transaction
+
+RELEASING_STATUSES = {OrderStatus.REJECTED, OrderStatus.CANCELLED}
+
+
+def order_fingerprint(order: PlaceOrder) -> str:
+    return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
+
+
+def order_total_minor(order: PlaceOrder) -> int:
+    total = 0
+    for line in order.lines:
+        amounts = line_amounts(
+            line.quantity, line.unit_price, line.discount_percent, line.tax_rate_percent, order.currency
+        )
+        total += amounts.net_minor + amounts.tax_minor
+    return total
+
+
+def audit(
+    session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str
+) -> None:
+    if session.exec(select(AuditEntry.id).where(AuditEntry.dedupe_key == dedupe_key)).first() is None:
+        session.add(
+            AuditEntry(
+                dedupe_key=dedupe_key,
+                order_id=order_id,
+                event=event,
+                actor=actor,
+                detail=detail[:4000],
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def load_order(session: Session, order_id: str) -> Order:
+    order = session.get(Order, order_id)
+    if order is None:
+        raise business_error(ErrorType.UNKNOWN_ORDER, f"order {order_id} is not in the database")
+    return order
+
+
+class OrderActivities:
+    def __init__(self, engine: Engine, settings: Settings, policy: OrderPolicy) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._policy = policy
+
+    @activity.defn(name="record_order")
+    def record_order(self, request: RecordOrder) -> OrderRecorded:
+        order = request.order
+        fingerprint = order_fingerprint(order)
+        total = order_total_minor(order)
+        with transaction(self._engine) as session:
+            existing = session.get(Order, order.order_id)
+            if existing is not None:
+                if existing.fingerprint != fingerprint:
+                    raise business_error(
+                        ErrorType.ORDER_CONFLICT,
+                        f"order {order.order_id} already exists with different contents; "
+                        "use a new order id for a new order",
+                    )
+                return OrderRecorded(order_total_minor=total, policy=self._policy)
+            self._upsert_customer(session, order)
+            session.add(
+                Order(
+                    id=order.order_id,
+                    customer_id=order.customer.id,
+                    currency=order.currency,
+                    total_minor=total,
+                    status=OrderStatus.PENDING.value,
+                    payment_method=order.payment_method.value,
+                    stripe_payment_method=order.stripe_payment_method,
+                    net_days=order.payment_terms.net_days,
+                    end_of_month=order.payment_terms.end_of_month,
+                    discount_percent=str(order.payment_terms.discount_percent),
+                    discount_days=order.payment_terms.discount_days,
+                    invoicing=order.invoicing.value,
+                    fingerprint=fingerprint,
+                    placed_at=request.placed_at,
+                )
+            )
+            session.flush()
+            for line_no, line in enumerate(order.lines, start=1):
+                session.add(
+                    OrderLine(
+                        order_id=order.order_id,
+                        line_no=line_no,
+                        sku=line.sku,
+                        description=line.description,
+                        quantity=line.quantity,
+                        unit_price=str(line.unit_price),
+                        tax_rate_percent=str(line.tax_rate_percent),
+                        discount_percent=str(line.discount_percent),
+                    )
+                )
+            audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
+        log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
+        return OrderRecorded(order_total_minor=total, policy=self._policy)
+
+    def _upsert_customer(self, session: Session, order: PlaceOrder) -> None:
+        if session.get(Customer, order.customer.id) is not None:
+            return
+        session.add(
+            Customer(
+                id=order.customer.id,
+                name=order.customer.name,
+                email=str(order.customer.email),
+                currency=order.currency,
+                credit_limit_minor=to_minor(
+                    Decimal(self._settings.default_credit_limit).quantize(Decimal(1)), order.currency
+                ),
+                created_at=datetime.now(UTC),
+            )
+        )
+        session.flush()
+
+    @activity.defn(name="check_credit")
+    def check_credit(self, request: CreditCheck) -> CreditAssessment:
+        with transaction(self._engine) as session:
+            order = load_order(session, request.order_id)
+            customer = self._lock_customer(session, order.customer_id)
+            assessment = self._assess(session, order, customer)
+            order.credit_reserved_minor = order.total_minor if assessment.decision != "reject" else 0
+            session.add(order)
+            audit(
+                session,
+                f"credit-check:{order.id}",
+                order.id,
+                f"credit_{assessment.decision}",
+                "credit-engine",
+                f"{assessment.reason}; exposure {assessment.exposure_minor}, limit {assessment.limit_minor}",
+            )
+        log(request.order_id).info("credit assessed", decision=assessment.decision, reason=assessment.reason)
+        return assessment
+
+    def _lock_customer(self, session: Session, customer_id: str) -> Customer:
+        """Serializes credit checks per customer: a row lock on PostgreSQL; SQLite transactions are
+        already serialized by BEGIN IMMEDIATE."""
+        statement = select(Customer).where(Customer.id == customer_id)
+        if is_postgres(self._engine):
+            statement = statement.with_for_update()
+        customer = session.exec(statement).one()
+        return customer
+
+    def _assess(self, session: Session, order: Order, customer: Customer) -> CreditAssessment:
+        open_receivables = session.exec(
+            select(func.coalesce(func.sum(Invoice.open_minor), 0)).where(
+                Invoice.customer_id == customer.id, Invoice.currency == order.currency
+            )
+        ).one()
+        reserved_elsewhere = session.exec(
+            select(func.coalesce(func.sum(Order.credit_reserved_minor), 0)).where(
+                Order.customer_id == customer.id, Order.id != order.id, Order.currency == order.currency
+            )
+        ).one()
+        exposure = int(open_receivables) + int(reserved_elsewhere) + order.total_minor
+        limit = customer.credit_limit_minor
+
+        def decide(decision: str, reason: str) -> CreditAssessment:
+            return CreditAssessment(
+                decision=decision,  # type: ignore[arg-type]
+                reason=reason,
+                exposure_minor=exposure,
+                limit_minor=limit,
+            )
+
+        if customer.blocked:
+            return decide("reject", "customer is blocked")
+        if customer.currency != order.currency:
+            return decide("hold", f"credit limit is in {customer.currency}, order in {order.currency}")
+        overdue_before = datetime.now(UTC).date() - timedelta(days=self._settings.credit_overdue_hold_days)
+        overdue = session.exec(
+            select(func.count())
+            .select_from(Invoice)
+            .where(
+                Invoice.customer_id == customer.id, Invoice.open_minor > 0, Invoice.due_date < overdue_before
+            )
+        ).one()
+        if overdue:
+            return decide(
+                "hold",
+                f"{overdue} invoice(s) overdue by more than {self._settings.credit_overdue_hold_days} days",
+            )
+        if customer.risk_class == "review":
+            return decide("hold", "customer's risk class requires review")
+        if limit is not None and exposure > limit:
+            return decide("hold", "exposure would exceed the credit limit")
+        return decide("approve", "within limit")
+
+    @activity.defn(name="record_order_event")
+    def record_order_event(self, event: OrderEvent) -> None:
+        with transaction(self._engine) as session:
+            order = load_order(session, event.order_id)
+            if event.status is not None:
+                order.status = event.status.value
+                if event.status in RELEASING_STATUSES:
+                    order.credit_reserved_minor = 0
+                session.add(order)
+            if event.dispute is not None:
+                self._record_dispute(session, event.order_id, event.dispute)
+            audit(session, event.dedupe_key, event.order_id, event.event, event.actor, event.detail)
+        log(event.order_id).info("order event", event=event.event, status=event.status)
+
+    def _record_dispute(self, session: Session, order_id: str, record: DisputeRecord) -> None:
+        now = datetime.now(UTC)
+        dispute = session.exec(
+            select(Dispute).where(Dispute.order_id == order_id, Dispute.dispute_id == record.dispute_id)
+        ).first()
+        if dispute is None:
+            dispute = Dispute(
+                order_id=order_id,
+                dispute_id=record.dispute_id,
+                amount_minor=record.amount_minor,
+                reason=record.reason,
+                status=record.status,
+                opened_by=record.by,
+                opened_at=now,
+            )
+        elif record.status != "open":
+            dispute.status = record.status
+            dispute.resolved_by = record.by
+            dispute.resolved_at = now
+        session.add(dispute)
+
+    @activity.defn(name="record_shipment")
+    def record_shipment(self, request: RecordShipment) -> None:
+        shipment = request.shipment
+        with transaction(self._engine) as session:
+            existing = session.exec(
+                select(Shipment.id).where(
+                    Shipment.order_id == request.order_id, Shipment.shipment_id == shipment.shipment_id
+                )
+            ).first()
+            if existing is not None:
+                return
+            row = Shipment(
+                order_id=request.order_id,
+                shipment_id=shipment.shipment_id,
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                exception=request.exception,
+                dispatched_at=shipment.dispatched_at or datetime.now(UTC),
+            )
+            session.add(row)
+            session.flush()
+            assert row.id is not None
+            for line in shipment.lines:
+                session.add(ShipmentLine(shipment_row_id=row.id, sku=line.sku, quantity=line.quantity))
+        log(request.order_id).info(
+            "shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception
+        )
+
+    @activity.defn(name="record_delivery")
+    def record_delivery(self, request: RecordDelivery) -> None:
+        with transaction(self._engine) as session:
+            session.execute(
+                update(Shipment)
+                .where(Shipment.order_id == request.order_id, Shipment.shipment_id == request.shipment_id)  # type: ignore[arg-type]
+                .values(delivered_at=request.delivered_at)
+            )
+
+    @activity.defn(name="close_order")
+    def close_order(self, request: CloseOrder) -> None:
+        with transaction(self._engine) as session:
+            order = load_order(session, request.order_id)
+            order.status = request.status.value
+            order.closed_at = request.closed_at
+            order.credit_reserved_minor = 0
+            session.add(order)
+            audit(session, f"closed:{order.id}", order.id, "order_closed", "workflow", request.status.value)
+        log(request.order_id).info("order closed", status=request.status)

@@ -1,0 +1,135 @@
+"""Card-on-file charges through Stripe, at most once per idempotency key.
+
+The key is minted once by the workflow. Stripe dedupes on it; localstripe does not, so our own
+``card_charges`` row (primary key = the idempotency key) is written before the call, and a retry that
+finds it looks the PaymentIntent up at Stripe instead of creating another.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy import Engine
+from temporalio import activity
+
+from activities.context import log
+from activities.orders import load_order
+from models.activity_io import ChargeCard, ChargeOutcome
+from models.tables import CardCharge, Customer
+from o2c.db import transaction
+
+METADATA_KEY = "o2c_idempotency_key"
+
+
+class PaymentActivities:
+    def __init__(self, engine: Engine, stripe_client: stripe.StripeClient) -> None:
+        self._engine = engine
+        self._stripe = stripe_client.v1
+
+    @activity.defn(name="charge_card")
+    def charge_card(self, request: ChargeCard) -> ChargeOutcome:
+        logger = log(request.order_id, invoice=request.invoice_number)
+        with transaction(self._engine) as session:
+            row = session.get(CardCharge, request.idempotency_key)
+            if row is not None and row.status in ("succeeded", "declined"):
+                return _outcome(row)
+            earlier_attempt = row is not None
+            order = load_order(session, request.order_id)
+            customer = session.get(Customer, order.customer_id)
+            assert customer is not None
+            if row is None:
+                session.add(
+                    CardCharge(
+                        idempotency_key=request.idempotency_key,
+                        order_id=request.order_id,
+                        invoice_number=request.invoice_number,
+                        amount_minor=request.amount_minor,
+                        currency=request.currency,
+                        status="pending",
+                        created_at=datetime.now(UTC),
+                    )
+                )
+            stripe_customer = customer.stripe_customer_id or self._create_customer(customer)
+            if customer.stripe_customer_id != stripe_customer:
+                customer.stripe_customer_id = stripe_customer
+                session.add(customer)
+            payment_method = order.stripe_payment_method
+        intent = self._find_intent(stripe_customer, request.idempotency_key) if earlier_attempt else None
+        if intent is None:
+            intent = self._create_intent(request, stripe_customer, payment_method or "")
+        with transaction(self._engine) as session:
+            row = session.get(CardCharge, request.idempotency_key)
+            assert row is not None
+            row.stripe_payment_intent = intent.get("id")
+            row.status = "succeeded" if intent.get("status") == "succeeded" else "declined"
+            row.decline_code = intent.get("decline_code")
+            session.add(row)
+        logger.info("card charged", status=row.status, payment_intent=row.stripe_payment_intent)
+        return _outcome(row)
+
+    def _create_customer(self, customer: Customer) -> str:
+        created = self._stripe.customers.create(
+            params={
+                "email": customer.email,
+                "name": customer.name,
+                "metadata": {"o2c_customer_id": customer.id},
+            },
+            options={"idempotency_key": f"o2c-customer-{customer.id}"},
+        )
+        return str(created.id)
+
+    def _find_intent(self, stripe_customer: str, key: str) -> dict[str, Any] | None:
+        """An intent an earlier attempt created but did not live to record."""
+        for intent in self._stripe.payment_intents.list(params={"limit": 100}).auto_paging_iter():
+            data = intent.to_dict()
+            if (
+                data.get("customer") == stripe_customer
+                and (data.get("metadata") or {}).get(METADATA_KEY) == key
+            ):
+                return _summary(data)
+        return None
+
+    def _create_intent(
+        self, request: ChargeCard, stripe_customer: str, payment_method: str
+    ) -> dict[str, Any]:
+        try:
+            intent = self._stripe.payment_intents.create(
+                params={
+                    "amount": request.amount_minor,
+                    "currency": request.currency.lower(),
+                    "customer": stripe_customer,
+                    "payment_method": payment_method,
+                    "confirm": True,
+                    "off_session": True,
+                    "metadata": {
+                        METADATA_KEY: request.idempotency_key,
+                        "order_id": request.order_id,
+                        "invoice_number": request.invoice_number,
+                    },
+                },
+                options={"idempotency_key": request.idempotency_key},
+            )
+        except stripe.CardError as exc:
+            error = exc.error
+            intent_id = error.payment_intent.id if error and error.payment_intent else None
+            code = (error.decline_code if error else None) or exc.code or "card_declined"
+            return {"id": intent_id, "status": "declined", "decline_code": code}
+        return _summary(intent.to_dict())
+
+
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    error = data.get("last_payment_error") or {}
+    return {
+        "id": data.get("id"),
+        "status": data.get("status"),
+        "decline_code": error.get("decline_code") or error.get("code"),
+    }
+
+
+def _outcome(row: CardCharge) -> ChargeOutcome:
+    return ChargeOutcome(
+        status="succeeded" if row.status == "succeeded" else "declined",
+        payment_id=row.stripe_payment_intent or f"declined-{row.idempotency_key}",
+        received_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
+        decline_code=row.decline_code or "",
+    )

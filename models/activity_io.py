@@ -1,0 +1,207 @@
+"""Inputs and outputs of activities: one type in, one type out, amounts in integer minor units."""
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from models.contract import (
+    OrderStatus,
+    PaymentReceived,
+    PlaceOrder,
+    ShipmentDispatched,
+)
+from models.policy import OrderPolicy
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ActivityName(StrEnum):
+    RECORD_ORDER = "record_order"
+    CHECK_CREDIT = "check_credit"
+    RECORD_EVENT = "record_order_event"
+    RECORD_SHIPMENT = "record_shipment"
+    RECORD_DELIVERY = "record_delivery"
+    ISSUE_INVOICE = "issue_invoice"
+    SEND_EMAIL = "send_email"
+    CHARGE_CARD = "charge_card"
+    APPLY_PAYMENT = "apply_payment"
+    ADJUST_BALANCE = "adjust_balance"
+    DUNNING_STEP = "run_dunning_step"
+    CLOSE_ORDER = "close_order"
+
+
+class ErrorType(StrEnum):
+    """``ApplicationError.type`` of the business failures activities raise (all non-retryable)."""
+
+    ORDER_CONFLICT = "OrderConflict"
+    UNKNOWN_ORDER = "UnknownOrder"
+    NOTHING_TO_INVOICE = "NothingToInvoice"
+    INVALID_DECISION = "InvalidDecision"
+    CARD_DECLINED = "CardDeclined"
+
+
+class RecordOrder(Message):
+    order: PlaceOrder
+    placed_at: datetime
+
+
+class OrderRecorded(Message):
+    order_total_minor: int
+    policy: OrderPolicy
+
+
+class CreditCheck(Message):
+    order_id: str
+
+
+class CreditAssessment(Message):
+    decision: Literal["approve", "hold", "reject"]
+    reason: str
+    exposure_minor: int
+    limit_minor: int | None
+
+
+class DisputeRecord(Message):
+    dispute_id: str
+    amount_minor: int
+    reason: str
+    status: str
+    by: str
+
+
+class OrderEvent(Message):
+    """An audited fact about an order; ``status`` also updates the order's row, ``dispute`` its dispute."""
+
+    order_id: str
+    event: str
+    detail: str
+    actor: str
+    dedupe_key: str
+    status: OrderStatus | None = None
+    dispute: DisputeRecord | None = None
+
+
+class RecordShipment(Message):
+    order_id: str
+    shipment: ShipmentDispatched
+    exception: str | None
+
+
+class RecordDelivery(Message):
+    order_id: str
+    shipment_id: str
+    delivered_at: datetime
+
+
+class IssueInvoice(Message):
+    order_id: str
+    invoice_key: str
+    shipment_ids: list[str]
+    issued_on: date
+
+
+class InvoiceIssued(Message):
+    number: str
+    total_minor: int
+    issued_on: date
+    due_date: date
+    payment_reference: str
+    discount_minor: int
+    discount_until: date | None
+
+
+class EmailKind(StrEnum):
+    INVOICE = "invoice"
+    CREDIT_HOLD = "credit_hold"
+    CREDIT_HOLD_REMINDER = "credit_hold_reminder"
+    ORDER_REJECTED = "order_rejected"
+    ORDER_CANCELLED = "order_cancelled"
+    SHIPMENT_EXCEPTION = "shipment_exception"
+    FULFILLMENT_OVERDUE = "fulfillment_overdue"
+    CARD_DECLINED = "card_declined"
+
+
+class SendEmail(Message):
+    """``key`` makes the email exactly-once: the same key is never sent twice."""
+
+    key: str
+    order_id: str
+    kind: EmailKind
+    invoice_number: str | None = None
+    note: str = ""
+
+
+class EmailSent(Message):
+    message_id: str
+    already_sent: bool
+
+
+class ChargeCard(Message):
+    order_id: str
+    invoice_number: str
+    amount_minor: int
+    currency: str
+    idempotency_key: str
+
+
+class ChargeOutcome(Message):
+    status: Literal["succeeded", "declined"]
+    payment_id: str
+    received_at: datetime
+    decline_code: str = ""
+    message: str = ""
+
+
+class ApplyPayment(Message):
+    order_id: str
+    payment: PaymentReceived
+
+
+class Allocation(Message):
+    """How much of one invoice a payment (and any early-payment discount) or adjustment settled."""
+
+    invoice_number: str
+    amount_minor: int
+    discount_minor: int = 0
+
+
+class BalanceChanged(Message):
+    allocations: list[Allocation]
+    unapplied_minor: int
+
+
+class AdjustmentKind(StrEnum):
+    CREDIT_NOTE = "credit_note"
+    WRITE_OFF = "write_off"
+
+
+class AdjustBalance(Message):
+    """A credit note or a write-off against the order's open invoices, oldest first."""
+
+    order_id: str
+    kind: AdjustmentKind
+    amount_minor: int
+    reason: str
+    actor: str
+    dedupe_key: str
+
+
+class DunningStepRun(Message):
+    order_id: str
+    invoice_number: str
+    step_name: str
+    level: int
+    template: str
+    escalate: bool
+    amount_due_minor: int
+    due_date: date
+
+
+class CloseOrder(Message):
+    order_id: str
+    status: OrderStatus
+    closed_at: datetime

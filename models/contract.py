@@ -1,0 +1,329 @@
+"""The public contract: every payload storefronts, warehouses and finance send, and what they get back.
+
+These are plain JSON on the wire (pydantic data converter): money is a decimal string, dates are ISO 8601.
+Unknown fields are refused so a misspelt field fails loudly instead of being ignored. The JSON Schemas in
+``schemas/`` are generated from these classes (``o2c schemas --write``); a test keeps them in step.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+from models.money import CURRENCIES, MAX_MINOR_UNITS, MoneyError, check_precision, exponent
+
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", strip_whitespace=True)
+]
+Person = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=2000, strip_whitespace=True)]
+Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000, strip_whitespace=True)]
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=22, allow_inf_nan=False)]
+
+
+class Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+def _check_money(amount: Decimal, currency: str, what: str) -> None:
+    try:
+        check_precision(amount, currency, what)
+    except MoneyError as exc:
+        raise ValueError(str(exc)) from exc
+    if amount.scaleb(exponent(currency)) > MAX_MINOR_UNITS:
+        raise ValueError(f"{what} {amount} {currency} is beyond any plausible order")
+
+
+def _check_currency(currency: str) -> None:
+    if currency not in CURRENCIES:
+        raise ValueError(f"unknown currency {currency!r}: use an ISO 4217 code such as USD, EUR or JPY")
+
+
+# ---------------------------------------------------------------------------------------------- orders
+
+
+class Customer(Contract):
+    id: Identifier
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    email: EmailStr
+
+
+class OrderLine(Contract):
+    sku: Identifier
+    description: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    unit_price: Annotated[Decimal, Field(ge=0, max_digits=22, allow_inf_nan=False)]
+    tax_rate_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = Decimal(0)
+    discount_percent: Annotated[Decimal, Field(ge=0, le=100, decimal_places=4)] = Decimal(0)
+
+
+class PaymentTerms(Contract):
+    """Net N days from the invoice date, optionally to the end of that month, with an optional early
+    payment discount ("2/10 net 30" is net_days=30, discount_percent=2, discount_days=10)."""
+
+    net_days: Annotated[int, Field(ge=0, le=365)] = 30
+    end_of_month: bool = False
+    discount_percent: Annotated[Decimal, Field(ge=0, lt=100, decimal_places=4)] = Decimal(0)
+    discount_days: Annotated[int, Field(ge=0, le=365)] = 0
+
+    @model_validator(mode="after")
+    def _discount_window(self) -> Self:
+        if (self.discount_percent > 0) != (self.discount_days > 0):
+            raise ValueError("discount_percent and discount_days go together")
+        if self.discount_days > self.net_days:
+            raise ValueError("the discount window cannot end after the due date")
+        return self
+
+
+class PaymentMethod(StrEnum):
+    CARD_ON_FILE = "card_on_file"
+    BANK_TRANSFER = "bank_transfer"
+
+
+class InvoicingPolicy(StrEnum):
+    PER_SHIPMENT = "per_shipment"
+    ON_COMPLETION = "on_completion"
+
+
+class PlaceOrder(Contract):
+    """Workflow input of ``OrderToCash`` (id ``order-{order_id}``, task queue ``o2c``)."""
+
+    order_id: Identifier
+    customer: Customer
+    currency: CurrencyCode
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+    payment_terms: PaymentTerms = PaymentTerms()
+    payment_method: PaymentMethod = PaymentMethod.BANK_TRANSFER
+    stripe_payment_method: Identifier | None = Field(
+        default=None, description="Stripe PaymentMethod id for card_on_file, e.g. pm_card_visa"
+    )
+    invoicing: InvoicingPolicy = InvoicingPolicy.ON_COMPLETION
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _check_currency(self.currency)
+        skus = [line.sku for line in self.lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("each sku may appear on one line only")
+        for line in self.lines:
+            _check_money(line.unit_price, self.currency, f"unit price of {line.sku}")
+            _check_money(line.unit_price * line.quantity, self.currency, f"line total of {line.sku}")
+        if self.payment_method is PaymentMethod.CARD_ON_FILE and not self.stripe_payment_method:
+            raise ValueError("card_on_file needs stripe_payment_method")
+        return self
+
+
+# --------------------------------------------------------------------------------------- warehouse
+
+
+class ShippedLine(Contract):
+    sku: Identifier
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+
+
+class ShipmentDispatched(Contract):
+    shipment_id: Identifier
+    lines: Annotated[list[ShippedLine], Field(min_length=1, max_length=500)]
+    carrier: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    tracking_number: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    dispatched_at: datetime | None = None
+
+
+class ShipmentDelivered(Contract):
+    shipment_id: Identifier
+    delivered_at: datetime
+
+
+# --------------------------------------------------------------------------------------------- cash
+
+
+class PaymentChannel(StrEnum):
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    CHEQUE = "cheque"
+    CASH = "cash"
+    OTHER = "other"
+
+
+class PaymentReceived(Contract):
+    """A payment for this order. ``payment_id`` is the dedupe key: the same id twice is one payment."""
+
+    payment_id: Identifier
+    amount: Amount
+    currency: CurrencyCode
+    method: PaymentChannel
+    received_at: datetime
+    reference: Text = ""
+
+    @model_validator(mode="after")
+    def _money(self) -> Self:
+        _check_currency(self.currency)
+        _check_money(self.amount, self.currency, "payment amount")
+        return self
+
+
+# ------------------------------------------------------------------------------------------ finance
+
+
+class FinanceDecision(Contract):
+    """Common to finance's decisions: who decided, and an optional id that makes a resend harmless."""
+
+    by: Person
+    request_id: Identifier | None = None
+
+
+class ApproveCredit(FinanceDecision):
+    note: Text = ""
+
+
+class RejectCredit(FinanceDecision):
+    reason: Reason
+
+
+class OpenDispute(FinanceDecision):
+    dispute_id: Identifier
+    amount: Amount
+    reason: Reason
+
+
+class DisputeOutcome(StrEnum):
+    CREDIT_NOTE = "credit_note"
+    REJECTED = "rejected"
+    WRITE_OFF = "write_off"
+
+
+class ResolveDispute(FinanceDecision):
+    dispute_id: Identifier
+    outcome: DisputeOutcome
+    amount: Amount | None = Field(
+        default=None, description="credited or written off; defaults to the disputed amount"
+    )
+    note: Text = ""
+
+
+class PromiseToPay(FinanceDecision):
+    promised_date: date
+    amount: Amount
+    note: Text = ""
+
+
+class CancelOrder(FinanceDecision):
+    reason: Reason
+
+
+class WriteOff(FinanceDecision):
+    reason: Reason
+    amount: Amount | None = Field(default=None, description="defaults to everything still due")
+
+
+class DecisionResult(Contract):
+    """What an update answers at once."""
+
+    accepted: bool
+    status: str
+    message: str
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+class Stage(StrEnum):
+    RECEIVED = "RECEIVED"
+    CREDIT_CHECK = "CREDIT_CHECK"
+    FULFILLMENT = "FULFILLMENT"
+    COLLECTION = "COLLECTION"
+    CLOSED = "CLOSED"
+
+
+class OrderStatus(StrEnum):
+    """``OrderStatus`` search attribute values."""
+
+    PENDING = "PENDING"
+    CREDIT_HOLD = "CREDIT_HOLD"
+    AWAITING_SHIPMENT = "AWAITING_SHIPMENT"
+    PARTIALLY_SHIPPED = "PARTIALLY_SHIPPED"
+    INVOICED = "INVOICED"
+    OVERDUE = "OVERDUE"
+    DISPUTED = "DISPUTED"
+    PAID = "PAID"
+    CREDITED = "CREDITED"
+    WRITTEN_OFF = "WRITTEN_OFF"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_STATUSES = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.CREDITED,
+        OrderStatus.WRITTEN_OFF,
+        OrderStatus.REJECTED,
+        OrderStatus.CANCELLED,
+    }
+)
+
+
+class Totals(Contract):
+    ordered: Decimal
+    shipped: Decimal
+    invoiced: Decimal
+    paid: Decimal
+    credited: Decimal
+    written_off: Decimal
+    due: Decimal
+
+
+class InvoiceView(Contract):
+    number: str
+    total: Decimal
+    open: Decimal
+    issued_on: date
+    due_date: date
+    payment_reference: str
+
+
+class DisputeView(Contract):
+    dispute_id: str
+    amount: Decimal
+    reason: str
+    opened_by: str
+    status: Literal["open", "credit_note", "rejected", "write_off"]
+
+
+class TimelineEntry(Contract):
+    at: datetime
+    event: str
+    detail: str
+    refused: bool = False
+
+
+class StatusView(Contract):
+    """Answer of the ``status`` query."""
+
+    order_id: str
+    customer_id: str
+    currency: str
+    stage: Stage
+    status: OrderStatus
+    waiting_for: str
+    totals: Totals
+    due_date: date | None
+    dunning_level: int
+    credit_decision: str | None
+    holds: list[str]
+    disputes: list[DisputeView]
+    invoices: list[InvoiceView]
+    shipped: dict[str, int]
+    timeline: list[TimelineEntry]
+
+
+class OrderOutcome(Contract):
+    """Workflow result."""
+
+    order_id: str
+    status: OrderStatus
+    totals: Totals
+    closed_at: datetime

@@ -1,0 +1,15 @@
+"""Ids and task queues are made here, never spelt as literals elsewhere."""
+
+TASK_QUEUE = "o2c"
+WORKFLOW_NAME = "OrderToCash"
+WORKFLOW_ID_PREFIX = "order-"
+
+
+def workflow_id(order_id: str) -> str:
+    return f"{WORKFLOW_ID_PREFIX}{order_id}"
+
+
+def order_id_of(workflow_id_: str) -> str:
+    if not workflow_id_.startswith(WORKFLOW_ID_PREFIX):
+        raise ValueError(f"{workflow_id_!r} is not an order workflow id")
+    return workflow_id_[len(WORKFLOW_ID_PREFIX) :]

@@ -1,0 +1,64 @@
+"""Policies as data: what finance configures, read by activities and interpreted by the workflow.
+
+The dunning policy follows Kill Bill and Odoo: steps relative to the due date (negative = before it),
+each with a level, an email template and actions. Finance changes it without touching code.
+"""
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DunningAction(StrEnum):
+    REMIND = "remind"
+    ESCALATE = "escalate"
+
+
+class DunningStep(Policy):
+    name: Annotated[str, Field(min_length=1, max_length=60)]
+    offset_days: Annotated[int, Field(ge=-60, le=365)]
+    level: Annotated[int, Field(ge=0, le=20)]
+    template: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
+    actions: Annotated[list[DunningAction], Field(min_length=1)]
+
+
+class DunningPolicy(Policy):
+    steps: list[DunningStep]
+    promise_grace_days: Annotated[int, Field(ge=0, le=30)] = 2
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        offsets = [step.offset_days for step in self.steps]
+        if offsets != sorted(set(offsets)):
+            raise ValueError("dunning steps must have distinct offsets in ascending order")
+        levels = [step.level for step in self.steps]
+        if levels != sorted(levels):
+            raise ValueError("dunning levels may not go down from one step to the next")
+        return self
+
+
+DEFAULT_DUNNING = DunningPolicy(
+    steps=[
+        DunningStep(name="pre-due", offset_days=-3, level=0, template="pre_due", actions=["remind"]),
+        DunningStep(name="overdue", offset_days=1, level=1, template="overdue", actions=["remind"]),
+        DunningStep(name="second", offset_days=7, level=2, template="overdue", actions=["remind"]),
+        DunningStep(name="third", offset_days=14, level=3, template="overdue", actions=["remind"]),
+        DunningStep(name="final", offset_days=30, level=4, template="final_notice", actions=["remind"]),
+        DunningStep(name="escalation", offset_days=45, level=5, template="escalation", actions=["escalate"]),
+    ]
+)
+
+
+class OrderPolicy(Policy):
+    """Everything time-related the workflow needs, handed to it once by the first activity."""
+
+    credit_hold_expiry: timedelta = timedelta(days=7)
+    credit_hold_reminder: timedelta = timedelta(days=2)
+    fulfillment_alert: timedelta = timedelta(days=14)
+    dunning: DunningPolicy = DEFAULT_DUNNING

@@ -1,0 +1,255 @@
+"""The book of record. Only activities import this module (workflow code never touches the database).
+
+Money columns are integer minor units (BIGINT). Unique constraints carry the exactly-once guarantees:
+a retried activity runs into them instead of writing twice.
+"""
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc_column() -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=False)
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=320)
+    currency: str = Field(max_length=3)
+    credit_limit_minor: int | None = Field(default=None, sa_type=BigInteger)
+    risk_class: str = Field(default="standard", max_length=20)
+    blocked: bool = False
+    stripe_customer_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    id: str = Field(primary_key=True, max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    currency: str = Field(max_length=3)
+    total_minor: int = Field(sa_type=BigInteger)
+    credit_reserved_minor: int = Field(default=0, sa_type=BigInteger)
+    status: str = Field(max_length=30, index=True)
+    payment_method: str = Field(max_length=30)
+    stripe_payment_method: str | None = Field(default=None, max_length=64)
+    net_days: int
+    end_of_month: bool
+    discount_percent: str = Field(max_length=12)
+    discount_days: int
+    invoicing: str = Field(max_length=20)
+    fingerprint: str = Field(max_length=64)
+    placed_at: datetime = Field(sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_lines"
+    __table_args__ = (UniqueConstraint("order_id", "sku"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    line_no: int
+    sku: str = Field(max_length=64)
+    description: str = Field(max_length=500)
+    quantity: int
+    unit_price: str = Field(max_length=40, description="decimal string, exact as ordered")
+    tax_rate_percent: str = Field(max_length=12)
+    discount_percent: str = Field(max_length=12)
+
+
+class Shipment(SQLModel, table=True):
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("order_id", "shipment_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    shipment_id: str = Field(max_length=64)
+    carrier: str = Field(max_length=100)
+    tracking_number: str = Field(max_length=100)
+    exception: str | None = Field(default=None, max_length=500)
+    invoice_number: str | None = Field(default=None, max_length=40)
+    dispatched_at: datetime = Field(sa_column=_utc_column())
+    delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ShipmentLine(SQLModel, table=True):
+    __tablename__ = "shipment_lines"
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_row_id: int = Field(foreign_key="shipments.id", index=True)
+    sku: str = Field(max_length=64)
+    quantity: int
+
+
+class NumberSeries(SQLModel, table=True):
+    """Gapless numbering: the counter moves in the same transaction as the document it numbers."""
+
+    __tablename__ = "number_series"
+    series: str = Field(primary_key=True, max_length=10)
+    year: int = Field(primary_key=True)
+    last_value: int = 0
+
+
+class Invoice(SQLModel, table=True):
+    __tablename__ = "invoices"
+    __table_args__ = (UniqueConstraint("order_id", "invoice_key"),)
+    number: str = Field(primary_key=True, max_length=40)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    invoice_key: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    net_minor: int = Field(sa_type=BigInteger)
+    tax_minor: int = Field(sa_type=BigInteger)
+    total_minor: int = Field(sa_type=BigInteger)
+    open_minor: int = Field(sa_type=BigInteger)
+    discount_minor: int = Field(default=0, sa_type=BigInteger)
+    discount_until: date | None = None
+    issued_on: date
+    due_date: date = Field(index=True)
+    payment_reference: str = Field(max_length=35, unique=True)
+    status: str = Field(max_length=20)
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class InvoiceLine(SQLModel, table=True):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (UniqueConstraint("invoice_number", "line_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    invoice_number: str = Field(foreign_key="invoices.number", index=True, max_length=40)
+    line_no: int
+    sku: str = Field(max_length=64)
+    description: str = Field(max_length=500)
+    quantity: int
+    unit_price: str = Field(max_length=40)
+    discount_minor: int = Field(sa_type=BigInteger)
+    net_minor: int = Field(sa_type=BigInteger)
+    tax_rate_percent: str = Field(max_length=12)
+    tax_minor: int = Field(sa_type=BigInteger)
+
+
+class CardCharge(SQLModel, table=True):
+    """One row per idempotency key: a second charge for the same key is impossible by construction."""
+
+    __tablename__ = "card_charges"
+    idempotency_key: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    invoice_number: str = Field(foreign_key="invoices.number", max_length=40)
+    amount_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    stripe_payment_intent: str | None = Field(default=None, max_length=64, unique=True)
+    status: str = Field(max_length=20)
+    decline_code: str | None = Field(default=None, max_length=60)
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payments"
+    id: str = Field(primary_key=True, max_length=64, description="the payer's dedupe key")
+    order_id: str | None = Field(default=None, foreign_key="orders.id", index=True, max_length=64)
+    customer_id: str | None = Field(default=None, foreign_key="customers.id", index=True, max_length=64)
+    amount_minor: int = Field(sa_type=BigInteger)
+    unapplied_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    method: str = Field(max_length=20)
+    reference: str = Field(default="", max_length=2000)
+    received_at: datetime = Field(sa_column=_utc_column())
+
+
+class PaymentApplication(SQLModel, table=True):
+    __tablename__ = "payment_applications"
+    __table_args__ = (UniqueConstraint("payment_id", "invoice_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: str = Field(foreign_key="payments.id", index=True, max_length=64)
+    invoice_number: str = Field(foreign_key="invoices.number", index=True, max_length=40)
+    amount_minor: int = Field(sa_type=BigInteger, description="cash applied")
+    discount_minor: int = Field(default=0, sa_type=BigInteger, description="early-payment discount taken")
+    applied_at: datetime = Field(sa_column=_utc_column())
+
+
+class BalanceAdjustment(SQLModel, table=True):
+    """Credit notes and write-offs, each applied to one invoice."""
+
+    __tablename__ = "balance_adjustments"
+    __table_args__ = (UniqueConstraint("dedupe_key", "invoice_number"),)
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=120)
+    kind: str = Field(max_length=20)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    invoice_number: str = Field(foreign_key="invoices.number", max_length=40)
+    amount_minor: int = Field(sa_type=BigInteger)
+    reason: str = Field(max_length=2000)
+    actor: str = Field(max_length=120)
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Double entry, immutable. ``journal`` names the money event; a journal is written once, whole."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("journal", "line_no"),)
+    id: int | None = Field(default=None, primary_key=True)
+    journal: str = Field(max_length=160, index=True)
+    line_no: int
+    account: str = Field(max_length=40, index=True)
+    debit_minor: int = Field(default=0, sa_type=BigInteger)
+    credit_minor: int = Field(default=0, sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    order_id: str | None = Field(default=None, index=True, max_length=64)
+    invoice_number: str | None = Field(default=None, max_length=40)
+    posted_at: datetime = Field(sa_column=_utc_column())
+
+
+class DunningEvent(SQLModel, table=True):
+    __tablename__ = "dunning_events"
+    __table_args__ = (UniqueConstraint("invoice_number", "step_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    invoice_number: str = Field(foreign_key="invoices.number", max_length=40)
+    step_name: str = Field(max_length=60)
+    level: int
+    amount_due_minor: int = Field(sa_type=BigInteger)
+    escalated: bool = False
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class Dispute(SQLModel, table=True):
+    __tablename__ = "disputes"
+    __table_args__ = (UniqueConstraint("order_id", "dispute_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    dispute_id: str = Field(max_length=64)
+    amount_minor: int = Field(sa_type=BigInteger)
+    reason: str = Field(max_length=2000)
+    status: str = Field(max_length=20)
+    opened_by: str = Field(max_length=120)
+    resolved_by: str | None = Field(default=None, max_length=120)
+    opened_at: datetime = Field(sa_column=_utc_column())
+    resolved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class EmailOutbox(SQLModel, table=True):
+    """Every email we send, keyed so that one business event sends one email."""
+
+    __tablename__ = "email_outbox"
+    key: str = Field(primary_key=True, max_length=200)
+    order_id: str | None = Field(default=None, index=True, max_length=64)
+    kind: str = Field(max_length=40)
+    recipient: str = Field(max_length=320)
+    subject: str = Field(max_length=300)
+    status: str = Field(max_length=20)
+    provider_message_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime = Field(sa_column=_utc_column())
+    sent_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    order_id: str | None = Field(default=None, index=True, max_length=64)
+    event: str = Field(max_length=60)
+    actor: str = Field(max_length=120)
+    detail: str = Field(max_length=4000)
+    created_at: datetime = Field(sa_column=_utc_column())

@@ -1,0 +1,55 @@
+"""Settings, only from the environment (and an optional ``.env``). Every one is documented in the README.
+
+Temporal's own connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+TEMPORAL_TLS*, TEMPORAL_PROFILE) are read by the SDK's environment configuration in ``o2c.temporal``.
+"""
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="O2C_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Path(".state")
+    database_url: str = ""
+
+    stripe_api_key: SecretStr = SecretStr("sk_test_localstripe")
+    stripe_api_base: str = "http://127.0.0.1:8420"
+    stripe_webhook_secret: SecretStr = SecretStr("whsec_local_development_only")
+    sendgrid_api_key: SecretStr = SecretStr("SG.local-sink")
+    sendgrid_host: str = "http://127.0.0.1:8425"
+
+    mail_from: str = "billing@o2c.example.com"
+    finance_email: str = "finance@o2c.example.com"
+    collections_email: str = "collections@o2c.example.com"
+    operations_email: str = "operations@o2c.example.com"
+    invoice_series: str = Field(default="INV", pattern=r"^[A-Z]{2,6}$")
+
+    default_credit_limit: Decimal = Decimal("10000")
+    credit_overdue_hold_days: int = 30
+    credit_hold_expiry_days: int = 7
+    credit_hold_reminder_days: int = 2
+    fulfillment_alert_days: int = 14
+    dunning_policy_file: Path | None = None
+
+    temporal_ui_port: int = 8233
+    temporal_port: int = 7233
+    localstripe_port: int = 8420
+    webhook_port: int = 8421
+    sendgrid_sink_port: int = 8425
+
+    log_format: str = Field(default="auto", pattern=r"^(auto|json|console)$")
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'o2c.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,41 @@
+"""Loads the order policy finance configures: durations from settings, dunning steps from a JSON file."""
+
+import json
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from models.policy import DEFAULT_DUNNING, DunningPolicy, OrderPolicy
+from o2c.config import Settings
+
+
+class PolicyFileError(ValueError):
+    pass
+
+
+def load_dunning_policy(text: str, source: str) -> DunningPolicy:
+    try:
+        return DunningPolicy.model_validate(json.loads(text))
+    except json.JSONDecodeError as exc:
+        raise PolicyFileError(f"{source}: not JSON ({exc})") from exc
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            if len(error["loc"]) >= 2 and error["loc"][0] == "steps" and isinstance(error["loc"][1], int):
+                where = f"step {error['loc'][1] + 1} ({'.'.join(str(p) for p in error['loc'][2:])})"
+            problems.append(f"{where or 'policy'}: {error['msg']}")
+        raise PolicyFileError(f"{source}: " + "; ".join(problems)) from exc
+
+
+def load_order_policy(settings: Settings) -> OrderPolicy:
+    dunning = DEFAULT_DUNNING
+    if settings.dunning_policy_file is not None:
+        path = settings.dunning_policy_file
+        dunning = load_dunning_policy(path.read_text(), str(path))
+    return OrderPolicy(
+        credit_hold_expiry=timedelta(days=settings.credit_hold_expiry_days),
+        credit_hold_reminder=timedelta(days=settings.credit_hold_reminder_days),
+        fulfillment_alert=timedelta(days=settings.fulfillment_alert_days),
+        dunning=dunning,
+    )

@@ -1,0 +1,78 @@
+"""Fixtures: databases (SQLite and PostgreSQL), time-skipping environments, the shared dev server."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from models import search_attributes
+from o2c.db import make_engine, migrate
+from o2c.temporal import DATA_CONVERTER
+from tests.support import Database, binary, drop_postgres_schema, fresh_postgres_schema, postgres_available
+
+_SA_TYPES = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database of each kind; PostgreSQL gets a schema of its own per test."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'o2c.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        yield Database("sqlite", url, engine)
+        engine.dispose()
+        return
+    problem = postgres_available()
+    if problem:
+        if os.environ.get("O2C_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(problem)
+        pytest.skip(f"SKIPPED on PostgreSQL: {problem}")
+    schema, url = fresh_postgres_schema()
+    engine = make_engine(url)
+    migrate(engine)
+    yield Database("postgresql", url, engine)
+    engine.dispose()
+    drop_postgres_schema(schema)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    url = f"sqlite:///{tmp_path / 'o2c.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    yield Database("sqlite", url, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test, with our search attributes registered first."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=binary("temporal-test-server")
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={name: _SA_TYPES[kind] for name, kind in search_attributes.CLI_TYPES.items()},
+        )
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"o2c-test-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,57 @@
+"""Runs the real worker (real activities on a test database) against a test Temporal environment."""
+
+import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from activities import build_activities
+from models.contract import PlaceOrder, StatusView
+from models.naming import workflow_id
+from models.policy import OrderPolicy
+from o2c.config import Settings
+from tests.support import Database, RecordingSendGrid
+from workers.worker import build_worker
+from workflows.order_to_cash import OrderToCash
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    db: Database,
+    task_queue: str,
+    mail: Any = None,
+    stripe_api: Any = None,
+    policy: OrderPolicy | None = None,
+    settings: Settings | None = None,
+) -> AsyncIterator[RecordingSendGrid]:
+    mail = mail if mail is not None else RecordingSendGrid()
+    settings = settings or Settings(database_url=db.url)
+    activities = build_activities(settings, db.engine, policy or OrderPolicy(), sendgrid=mail, stripe_api=stripe_api)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
+        async with build_worker(client, activities, executor, task_queue=task_queue):
+            yield mail
+
+
+async def start(client: Client, order: PlaceOrder, task_queue: str) -> WorkflowHandle[OrderToCash, Any]:
+    return await client.start_workflow(
+        OrderToCash.run, order, id=workflow_id(order.order_id), task_queue=task_queue
+    )
+
+
+async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:
+    return await handle.query("status", result_type=StatusView)
+
+
+async def eventually(handle: WorkflowHandle[Any, Any], check: Callable[[StatusView], bool], what: str) -> StatusView:
+    """Polls the status query until ``check`` holds (state reached by the worker, not by a timer)."""
+    last: StatusView | None = None
+    for _ in range(400):
+        last = await status(handle)
+        if check(last):
+            return last
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"never reached: {what}; last status {last.model_dump_json(indent=1) if last else None}")

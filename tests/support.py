@@ -1,0 +1,107 @@
+"""Shared test helpers: binaries, databases, fakes and sample orders."""
+
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from models.contract import Customer, OrderLine, PaymentTerms, PlaceOrder
+
+BIN = Path(sys.executable).parent
+POSTGRES_URL = os.environ.get("O2C_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def binary(name: str) -> str:
+    path = BIN / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run scripts/test.sh, which installs the dev extra")
+    return found
+
+
+def postgres_available() -> str | None:
+    """None when reachable, else why not."""
+    try:
+        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is not reachable ({type(exc).__name__}); set O2C_TEST_POSTGRES_URL"
+    return None
+
+
+def fresh_postgres_schema() -> tuple[str, str]:
+    """A new empty schema and a URL whose connections use it; the caller drops it."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return schema, f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+
+
+def drop_postgres_schema(schema: str) -> None:
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@dataclass
+class Database:
+    kind: str
+    url: str
+    engine: Engine
+
+
+@dataclass
+class FakeResponse:
+    status_code: int = 202
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class RecordingSendGrid:
+    """Stands in for SendGridAPIClient in workflow tests: keeps every mail it is asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def send(self, mail: Any) -> FakeResponse:
+        payload = mail.get()
+        self.sent.append(payload)
+        return FakeResponse(headers={"X-Message-Id": f"msg-{len(self.sent)}"})
+
+    def subjects(self) -> list[str]:
+        return [m["subject"] for m in self.sent]
+
+
+def sample_order(
+    order_id: str | None = None,
+    currency: str = "USD",
+    lines: list[tuple[str, int, str]] | None = None,
+    **overrides: Any,
+) -> PlaceOrder:
+    lines = lines or [("WIDGET", 2, "19.99"), ("GADGET", 1, "5.00")]
+    data: dict[str, Any] = {
+        "order_id": order_id or f"T-{uuid.uuid4().hex[:10]}",
+        "customer": Customer(id="CUST-1", name="Ada Lovelace", email="ada@example.com"),
+        "currency": currency,
+        "lines": [
+            OrderLine(sku=sku, description=f"{sku} item", quantity=qty, unit_price=Decimal(price),
+                      tax_rate_percent=Decimal("10"))
+            for sku, qty, price in lines
+        ],
+        "payment_terms": PaymentTerms(net_days=30),
+    }
+    data.update(overrides)
+    return PlaceOrder(**data)

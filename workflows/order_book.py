@@ -1,0 +1,316 @@
+"""The order's state and the rules that say what may happen next. Pure: no Temporal, no I/O, unit-tested alone.
+
+The workflow owns one ``OrderBook``; activity results (invoices, allocations) are folded into it, and
+every refusal a finance decision can meet is decided here, so a signal and an update refuse alike.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from models.activity_io import BalanceChanged, InvoiceIssued
+from models.contract import (
+    FINAL_STATUSES,
+    CancelOrder,
+    DisputeView,
+    InvoiceView,
+    OpenDispute,
+    OrderStatus,
+    PlaceOrder,
+    PromiseToPay,
+    ResolveDispute,
+    ShipmentDispatched,
+    Stage,
+    StatusView,
+    TimelineEntry,
+    Totals,
+    WriteOff,
+)
+from models.money import from_minor, round_money, to_minor
+
+TIMELINE_LIMIT = 200
+PROMISE_HORIZON = timedelta(days=180)
+
+
+@dataclass
+class InvoiceState:
+    issued: InvoiceIssued
+    open_minor: int
+
+    @property
+    def number(self) -> str:
+        return self.issued.number
+
+
+@dataclass
+class DisputeState:
+    dispute_id: str
+    amount_minor: int
+    reason: str
+    opened_by: str
+    status: str = "open"
+
+
+@dataclass
+class OrderBook:
+    order: PlaceOrder
+    status: OrderStatus = OrderStatus.PENDING
+    stage: Stage = Stage.RECEIVED
+    order_total_minor: int = 0
+    credit_decision: str | None = None
+    shipped: dict[str, int] = field(default_factory=dict)
+    shipment_ids: set[str] = field(default_factory=set)
+    uninvoiced_shipments: list[str] = field(default_factory=list)
+    invoices: dict[str, InvoiceState] = field(default_factory=dict)
+    payment_ids: set[str] = field(default_factory=set)
+    request_ids: set[str] = field(default_factory=set)
+    disputes: dict[str, DisputeState] = field(default_factory=dict)
+    promise: PromiseToPay | None = None
+    paid_minor: int = 0
+    discount_minor: int = 0
+    credited_minor: int = 0
+    written_off_minor: int = 0
+    unapplied_minor: int = 0
+    dunning_level: int = 0
+    cancelled: CancelOrder | None = None
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    # ------------------------------------------------------------------------------------ facts
+
+    @property
+    def currency(self) -> str:
+        return self.order.currency
+
+    @property
+    def ordered(self) -> dict[str, int]:
+        return {line.sku: line.quantity for line in self.order.lines}
+
+    @property
+    def fully_shipped(self) -> bool:
+        return all(self.shipped.get(sku, 0) >= qty for sku, qty in self.ordered.items())
+
+    @property
+    def anything_shipped(self) -> bool:
+        return any(self.shipped.values())
+
+    @property
+    def amount_due_minor(self) -> int:
+        return sum(invoice.open_minor for invoice in self.invoices.values())
+
+    @property
+    def invoiced_minor(self) -> int:
+        return sum(invoice.issued.total_minor for invoice in self.invoices.values())
+
+    @property
+    def disputed_minor(self) -> int:
+        return sum(d.amount_minor for d in self.disputes.values() if d.status == "open")
+
+    @property
+    def open_disputes(self) -> list[DisputeState]:
+        return [d for d in self.disputes.values() if d.status == "open"]
+
+    def oldest_open_invoice(self) -> InvoiceState | None:
+        candidates = [i for i in self.invoices.values() if i.open_minor > 0]
+        return min(candidates, key=lambda i: (i.issued.due_date, i.number), default=None)
+
+    @property
+    def due_date(self) -> date | None:
+        oldest = self.oldest_open_invoice()
+        return oldest.issued.due_date if oldest else None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def settled(self) -> bool:
+        """Everything ordered has shipped, been invoiced and been paid, credited or written off."""
+        return (
+            self.fully_shipped
+            and not self.uninvoiced_shipments
+            and self.invoices
+            and self.amount_due_minor == 0
+        )
+
+    def final_status(self) -> OrderStatus:
+        if self.cancelled is not None:
+            return OrderStatus.CANCELLED
+        if self.written_off_minor:
+            return OrderStatus.WRITTEN_OFF
+        if self.credited_minor and self.credited_minor >= self.invoiced_minor:
+            return OrderStatus.CREDITED
+        return OrderStatus.PAID
+
+    def current_status(self, today: date) -> OrderStatus:
+        """The status operators see, derived from the facts (final statuses are set explicitly)."""
+        if self.is_closed or self.status in (OrderStatus.CREDIT_HOLD, OrderStatus.PENDING):
+            return self.status
+        if self.open_disputes:
+            return OrderStatus.DISPUTED
+        due = self.due_date
+        if due is not None and due < today:
+            return OrderStatus.OVERDUE
+        if self.amount_due_minor > 0:
+            return OrderStatus.INVOICED
+        if self.anything_shipped and not self.fully_shipped:
+            return OrderStatus.PARTIALLY_SHIPPED
+        return OrderStatus.AWAITING_SHIPMENT
+
+    # ------------------------------------------------------------------------------- shipments
+
+    def shipment_exception(self, shipment: ShipmentDispatched) -> str | None:
+        """Why a shipment cannot be invoiced, or None. Exceptions are recorded, never invoiced."""
+        if self.is_closed:
+            return f"the order is already {self.status.value}"
+        ordered = self.ordered
+        for line in shipment.lines:
+            if line.sku not in ordered:
+                return f"sku {line.sku} is not on the order"
+            remaining = ordered[line.sku] - self.shipped.get(line.sku, 0)
+            if line.quantity > remaining:
+                return f"sku {line.sku}: {line.quantity} shipped but only {remaining} left to ship"
+        if len({line.sku for line in shipment.lines}) != len(shipment.lines):
+            return "a sku appears twice in the shipment"
+        return None
+
+    def accept_shipment(self, shipment: ShipmentDispatched) -> None:
+        for line in shipment.lines:
+            self.shipped[line.sku] = self.shipped.get(line.sku, 0) + line.quantity
+        self.uninvoiced_shipments.append(shipment.shipment_id)
+
+    # ------------------------------------------------------------------------------- money
+
+    def add_invoice(self, issued: InvoiceIssued, shipment_ids: list[str]) -> None:
+        self.invoices[issued.number] = InvoiceState(issued=issued, open_minor=issued.total_minor)
+        self.uninvoiced_shipments = [s for s in self.uninvoiced_shipments if s not in shipment_ids]
+
+    def apply(self, change: BalanceChanged, kind: str) -> None:
+        for allocation in change.allocations:
+            invoice = self.invoices[allocation.invoice_number]
+            invoice.open_minor -= allocation.amount_minor + allocation.discount_minor
+            if kind == "payment":
+                self.paid_minor += allocation.amount_minor
+                self.discount_minor += allocation.discount_minor
+            elif kind == "credit_note":
+                self.credited_minor += allocation.amount_minor
+            else:
+                self.written_off_minor += allocation.amount_minor
+        if kind == "payment":
+            self.unapplied_minor += change.unapplied_minor
+
+    def minor(self, amount: Decimal) -> int:
+        return to_minor(amount, self.currency)
+
+    # ------------------------------------------------------------------------- refusals
+
+    def refuse_credit_decision(self) -> str | None:
+        if self.status is not OrderStatus.CREDIT_HOLD:
+            return f"the order is not on credit hold (it is {self.status.value})"
+        return None
+
+    def refuse_dispute(self, command: OpenDispute) -> str | None:
+        if self.is_closed:
+            return f"the order is already {self.status.value}"
+        if command.dispute_id in self.disputes:
+            return f"dispute {command.dispute_id} already exists"
+        if self.amount_due_minor == 0:
+            return "nothing is due on this order"
+        if command.amount > from_minor(self.amount_due_minor - self.disputed_minor, self.currency):
+            return "the disputed amount is larger than what is due and not yet disputed"
+        return None
+
+    def refuse_resolution(self, command: ResolveDispute) -> str | None:
+        dispute = self.disputes.get(command.dispute_id)
+        if dispute is None or dispute.status != "open":
+            return f"there is no open dispute {command.dispute_id}"
+        if command.amount is not None and self.minor(command.amount) > dispute.amount_minor:
+            return "the amount is larger than the disputed amount"
+        return None
+
+    def refuse_promise(self, command: PromiseToPay, today: date) -> str | None:
+        if self.is_closed or self.amount_due_minor == 0:
+            return "nothing is due on this order"
+        if command.promised_date < today:
+            return "the promised date is in the past"
+        if command.promised_date > today + PROMISE_HORIZON:
+            return "a promise more than 180 days ahead is not a promise to pay"
+        if command.amount > from_minor(self.amount_due_minor, self.currency):
+            return "the promised amount is larger than what is due"
+        return None
+
+    def refuse_cancel(self) -> str | None:
+        if self.is_closed:
+            return f"the order is already {self.status.value}"
+        if self.cancelled is not None:
+            return "the order is already being cancelled"
+        if self.anything_shipped or self.invoices:
+            return "goods have shipped; resolve with a credit note or a write-off instead"
+        return None
+
+    def refuse_write_off(self, command: WriteOff) -> str | None:
+        if self.amount_due_minor == 0:
+            return "nothing is due on this order"
+        if command.amount is not None and self.minor(command.amount) > self.amount_due_minor:
+            return "the amount is larger than what is due"
+        return None
+
+    # --------------------------------------------------------------------------------- views
+
+    def note(self, at: datetime, event: str, detail: str, refused: bool = False) -> None:
+        self.timeline.append(TimelineEntry(at=at, event=event, detail=detail, refused=refused))
+        del self.timeline[:-TIMELINE_LIMIT]
+
+    def totals(self) -> Totals:
+        def money(minor: int) -> Decimal:
+            return from_minor(minor, self.currency)
+
+        shipped_net = sum(
+            (line.unit_price * self.shipped.get(line.sku, 0) for line in self.order.lines), Decimal(0)
+        )
+        return Totals(
+            ordered=money(self.order_total_minor),
+            shipped=round_money(shipped_net, self.currency),
+            invoiced=money(self.invoiced_minor),
+            paid=money(self.paid_minor),
+            credited=money(self.credited_minor),
+            written_off=money(self.written_off_minor),
+            due=money(self.amount_due_minor),
+        )
+
+    def view(self, today: date, waiting_for: str) -> StatusView:
+        return StatusView(
+            order_id=self.order.order_id,
+            customer_id=self.order.customer.id,
+            currency=self.currency,
+            stage=self.stage,
+            status=self.current_status(today),
+            waiting_for=waiting_for,
+            totals=self.totals(),
+            due_date=self.due_date,
+            dunning_level=self.dunning_level,
+            credit_decision=self.credit_decision,
+            holds=["credit"] if self.status is OrderStatus.CREDIT_HOLD else [],
+            disputes=[
+                DisputeView(
+                    dispute_id=d.dispute_id,
+                    amount=from_minor(d.amount_minor, self.currency),
+                    reason=d.reason,
+                    opened_by=d.opened_by,
+                    status=d.status,  # type: ignore[arg-type]
+                )
+                for d in self.disputes.values()
+            ],
+            invoices=[
+                InvoiceView(
+                    number=i.number,
+                    total=from_minor(i.issued.total_minor, self.currency),
+                    open=from_minor(i.open_minor, self.currency),
+                    issued_on=i.issued.issued_on,
+                    due_date=i.issued.due_date,
+                    payment_reference=i.issued.payment_reference,
+                )
+                for i in self.invoices.values()
+            ],
+            shipped=dict(self.shipped),
+            timeline=list(self.timeline),
+        )

@@ -1,0 +1,802 @@
+"""OrderToCash: one durable workflow per order, from placement to cash applied.
+
+The run method reads as the process: record, credit check, then fulfil and collect until the order is
+settled or cancelled, then close. Messages from outside only validate and enqueue; the run loop does the
+work, so every side effect happens in one place, in order, through activities.
+"""
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from models import search_attributes as sa
+    from models.activity_io import (
+        ActivityName,
+        AdjustBalance,
+        AdjustmentKind,
+        ApplyPayment,
+        BalanceChanged,
+        ChargeCard,
+        ChargeOutcome,
+        CloseOrder,
+        CreditAssessment,
+        CreditCheck,
+        DisputeRecord,
+        DunningStepRun,
+        EmailKind,
+        ErrorType,
+        InvoiceIssued,
+        IssueInvoice,
+        OrderEvent,
+        OrderRecorded,
+        RecordDelivery,
+        RecordOrder,
+        RecordShipment,
+        SendEmail,
+    )
+    from models.contract import (
+        ApproveCredit,
+        CancelOrder,
+        DecisionResult,
+        InvoicingPolicy,
+        OpenDispute,
+        OrderOutcome,
+        OrderStatus,
+        PaymentChannel,
+        PaymentMethod,
+        PaymentReceived,
+        PlaceOrder,
+        PromiseToPay,
+        RejectCredit,
+        ResolveDispute,
+        ShipmentDelivered,
+        ShipmentDispatched,
+        Stage,
+        StatusView,
+        WriteOff,
+    )
+    from models.money import from_minor
+    from models.naming import WORKFLOW_NAME
+    from models.policy import DunningAction, DunningStep, OrderPolicy
+    from workflows.order_book import DisputeState, OrderBook
+
+T = TypeVar("T", bound=BaseModel)
+Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute | ResolveDispute | WriteOff
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+RETRY = RetryPolicy(
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=[e.value for e in ErrorType],
+)
+
+
+class InvalidDecision(ApplicationError):
+    """A finance decision refused by the rules; the update caller sees it, a signal leaves it in the timeline."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, type=ErrorType.INVALID_DECISION.value, non_retryable=True)
+
+
+@workflow.defn(name=WORKFLOW_NAME, failure_exception_types=[ValidationError])
+class OrderToCash:
+    @workflow.init
+    def __init__(self, order: PlaceOrder) -> None:
+        self._book = OrderBook(order=order)
+        self._policy = OrderPolicy()
+        self._inbox: list[Inbound] = []
+        self._credit_answer: ApproveCredit | RejectCredit | None = None
+        self._charge_keys: dict[str, str] = {}
+        self._steps_done: set[str] = set()
+        self._promise_checked: set[date] = set()
+        self._waiting_for = "recording the order"
+        self._published: dict[str, Any] = {}
+        self._fulfillment_alerted = False
+        self._prepayments: list[PaymentReceived] = []
+        self._write_offs = 0
+
+    # -------------------------------------------------------------------------------- the process
+
+    @workflow.run
+    async def run(self, order: PlaceOrder) -> OrderOutcome:
+        recorded = await self._call(
+            ActivityName.RECORD_ORDER, RecordOrder(order=order, placed_at=workflow.now()), OrderRecorded
+        )
+        self._policy = recorded.policy
+        self._book.order_total_minor = recorded.order_total_minor
+        self._note("placed", f"{len(order.lines)} line(s), {self._money(recorded.order_total_minor)}")
+        if await self._pass_credit_check():
+            await self._fulfil_and_collect()
+        return await self._close()
+
+    async def _pass_credit_check(self) -> bool:
+        self._book.stage = Stage.CREDIT_CHECK
+        self._wait("the credit check")
+        assessment = await self._call(
+            ActivityName.CHECK_CREDIT, CreditCheck(order_id=self._order_id), CreditAssessment
+        )
+        self._book.credit_decision = f"{assessment.decision}: {assessment.reason}"
+        self._note(f"credit_{assessment.decision}", assessment.reason)
+        if assessment.decision == "approve":
+            return True
+        if assessment.decision == "reject":
+            await self._reject_order(assessment.reason)
+            return False
+        return await self._hold_for_finance(assessment.reason)
+
+    async def _hold_for_finance(self, reason: str) -> bool:
+        await self._set_status(OrderStatus.CREDIT_HOLD, "credit_hold", reason, "credit-engine")
+        await self._email(EmailKind.CREDIT_HOLD, "credit-hold", note=reason)
+        expires = workflow.now() + self._policy.credit_hold_expiry
+        reminder = workflow.now() + self._policy.credit_hold_reminder
+        while self._credit_answer is None and self._book.cancelled is None:
+            self._wait("finance: approve_credit or reject_credit")
+            wake = min(reminder, expires) if reminder < expires else expires
+            if await self._sleep_until(
+                wake,
+                "credit hold reminder" if wake == reminder else "credit hold expiry",
+                lambda: self._credit_answer is not None or self._book.cancelled is not None,
+            ):
+                continue
+            if wake == reminder:
+                await self._email(EmailKind.CREDIT_HOLD_REMINDER, "credit-hold-reminder", note=reason)
+                reminder = expires + timedelta(days=1)
+            else:
+                self._book.cancelled = CancelOrder(
+                    by="credit-engine", reason="credit hold expired without a decision"
+                )
+        answer = self._credit_answer
+        if isinstance(answer, ApproveCredit):
+            self._book.credit_decision = f"approved by {answer.by}"
+            await self._set_status(OrderStatus.AWAITING_SHIPMENT, "credit_approved", answer.note, answer.by)
+            return True
+        if isinstance(answer, RejectCredit):
+            self._book.credit_decision = f"rejected by {answer.by}"
+            await self._reject_order(answer.reason, answer.by)
+            return False
+        assert self._book.cancelled is not None
+        await self._cancel_order(self._book.cancelled)
+        return False
+
+    async def _fulfil_and_collect(self) -> None:
+        self._book.stage = Stage.FULFILLMENT
+        self._book.status = OrderStatus.AWAITING_SHIPMENT
+        approved_at = workflow.now()
+        await self._publish()
+        while True:
+            await self._process_inbox()
+            if self._book.cancelled is not None or self._book.settled:
+                return
+            await self._invoice_what_shipped()
+            await self._publish()
+            if self._book.settled:
+                return
+            wake, what, action = self._next_deadline(approved_at)
+            self._wait(what)
+            woken = lambda: bool(self._inbox) or self._book.cancelled is not None  # noqa: E731
+            if not await self._sleep_until(wake, what, woken) and action is not None:
+                await action()
+
+    async def _close(self) -> OrderOutcome:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        final = self._book.final_status()
+        if self._book.status not in (OrderStatus.REJECTED, OrderStatus.CANCELLED):
+            self._book.status = final
+        self._book.stage = Stage.CLOSED
+        closed_at = workflow.now()
+        await self._call(
+            ActivityName.CLOSE_ORDER,
+            CloseOrder(order_id=self._order_id, status=self._book.status, closed_at=closed_at),
+            None,
+        )
+        self._note("closed", self._book.status.value)
+        self._waiting_for = "nothing: the order is closed"
+        await self._publish()
+        return OrderOutcome(
+            order_id=self._order_id, status=self._book.status, totals=self._book.totals(), closed_at=closed_at
+        )
+
+    # ---------------------------------------------------------------------------------- the work
+
+    async def _process_inbox(self) -> None:
+        while self._inbox:
+            item = self._inbox.pop(0)
+            if isinstance(item, ShipmentDispatched):
+                await self._take_shipment(item)
+            elif isinstance(item, ShipmentDelivered):
+                await self._call(
+                    ActivityName.RECORD_DELIVERY,
+                    RecordDelivery(
+                        order_id=self._order_id, shipment_id=item.shipment_id, delivered_at=item.delivered_at
+                    ),
+                    None,
+                )
+                self._note("shipment_delivered", item.shipment_id)
+            elif isinstance(item, PaymentReceived):
+                await self._apply_payment(item)
+            elif isinstance(item, OpenDispute):
+                await self._record_dispute(item.dispute_id, "open", item.by, item.reason)
+            elif isinstance(item, ResolveDispute):
+                await self._resolve_dispute(item)
+            elif isinstance(item, WriteOff):
+                amount = self._book.minor(item.amount) if item.amount else self._book.amount_due_minor
+                self._write_offs += 1
+                await self._adjust(
+                    AdjustmentKind.WRITE_OFF, amount, item.reason, item.by, f"write-off:{self._write_offs}"
+                )
+            if self._book.cancelled is not None:
+                await self._cancel_order(self._book.cancelled)
+                return
+
+    async def _take_shipment(self, shipment: ShipmentDispatched) -> None:
+        exception = self._book.shipment_exception(shipment)
+        await self._call(
+            ActivityName.RECORD_SHIPMENT,
+            RecordShipment(order_id=self._order_id, shipment=shipment, exception=exception),
+            None,
+        )
+        if exception is not None:
+            self._note("shipment_exception", f"{shipment.shipment_id}: {exception}", refused=True)
+            await self._email(
+                EmailKind.SHIPMENT_EXCEPTION, f"shipment-exception:{shipment.shipment_id}", note=exception
+            )
+            return
+        self._book.accept_shipment(shipment)
+        self._note(
+            "shipment_dispatched", f"{shipment.shipment_id} via {shipment.carrier} {shipment.tracking_number}"
+        )
+
+    async def _invoice_what_shipped(self) -> None:
+        if not self._book.uninvoiced_shipments:
+            return
+        per_shipment = self._book.order.invoicing is InvoicingPolicy.PER_SHIPMENT
+        if not per_shipment and not self._book.fully_shipped:
+            return
+        self._book.stage = Stage.COLLECTION if self._book.fully_shipped else Stage.FULFILLMENT
+        batches = (
+            [[s] for s in self._book.uninvoiced_shipments]
+            if per_shipment
+            else [list(self._book.uninvoiced_shipments)]
+        )
+        for shipment_ids in batches:
+            key = f"shipment:{shipment_ids[0]}" if per_shipment else "order"
+            issued = await self._call(
+                ActivityName.ISSUE_INVOICE,
+                IssueInvoice(
+                    order_id=self._order_id,
+                    invoice_key=key,
+                    shipment_ids=shipment_ids,
+                    issued_on=workflow.now().date(),
+                ),
+                InvoiceIssued,
+                summary=f"invoice {', '.join(shipment_ids)}",
+            )
+            self._book.add_invoice(issued, shipment_ids)
+            self._note(
+                "invoiced", f"{issued.number}: {self._money(issued.total_minor)} due {issued.due_date}"
+            )
+            await self._email(EmailKind.INVOICE, f"invoice:{issued.number}", invoice_number=issued.number)
+            if self._book.order.payment_method is PaymentMethod.CARD_ON_FILE:
+                await self._charge(issued)
+        while self._prepayments:
+            await self._apply_payment(self._prepayments.pop(0))
+
+    async def _charge(self, invoice: InvoiceIssued) -> None:
+        key = self._charge_keys.setdefault(invoice.number, str(workflow.uuid4()))
+        outcome = await self._call(
+            ActivityName.CHARGE_CARD,
+            ChargeCard(
+                order_id=self._order_id,
+                invoice_number=invoice.number,
+                amount_minor=invoice.total_minor,
+                currency=self._book.currency,
+                idempotency_key=key,
+            ),
+            ChargeOutcome,
+        )
+        if outcome.status == "succeeded":
+            await self._apply_payment(
+                PaymentReceived(
+                    payment_id=outcome.payment_id,
+                    amount=from_minor(invoice.total_minor, self._book.currency),
+                    currency=self._book.currency,
+                    method=PaymentChannel.CARD,
+                    received_at=outcome.received_at,
+                    reference=invoice.number,
+                )
+            )
+            return
+        self._note("card_declined", outcome.decline_code or "declined", refused=True)
+        await self._email(
+            EmailKind.CARD_DECLINED,
+            f"card-declined:{invoice.number}",
+            invoice_number=invoice.number,
+            note=outcome.decline_code or "the card was declined",
+        )
+
+    async def _apply_payment(self, payment: PaymentReceived) -> None:
+        if not self._book.invoices:
+            self._prepayments.append(payment)  # applied as soon as there is an invoice to apply it to
+            return
+        change = await self._call(
+            ActivityName.APPLY_PAYMENT,
+            ApplyPayment(order_id=self._order_id, payment=payment),
+            BalanceChanged,
+            summary=f"apply payment {payment.payment_id}",
+        )
+        self._book.apply(change, "payment")
+        self._note("payment_applied", f"{payment.payment_id}: {payment.amount} {payment.currency}")
+        if self._book.amount_due_minor == 0:
+            self._book.promise = None
+
+    async def _record_dispute(self, dispute_id: str, status: str, by: str, reason: str) -> None:
+        dispute = self._book.disputes[dispute_id]
+        await self._call(
+            ActivityName.RECORD_EVENT,
+            OrderEvent(
+                order_id=self._order_id,
+                event=f"dispute_{status}",
+                detail=reason,
+                actor=by,
+                dedupe_key=f"dispute:{dispute_id}:{status}",
+                dispute=DisputeRecord(
+                    dispute_id=dispute_id,
+                    amount_minor=dispute.amount_minor,
+                    reason=dispute.reason,
+                    status=status,
+                    by=by,
+                ),
+            ),
+            None,
+        )
+
+    async def _resolve_dispute(self, command: ResolveDispute) -> None:
+        dispute = self._book.disputes[command.dispute_id]
+        amount = self._book.minor(command.amount) if command.amount else dispute.amount_minor
+        if command.outcome.value in (AdjustmentKind.CREDIT_NOTE.value, AdjustmentKind.WRITE_OFF.value):
+            kind = AdjustmentKind(command.outcome.value)
+            await self._adjust(
+                kind,
+                amount,
+                f"dispute {dispute.dispute_id}: {dispute.reason}",
+                command.by,
+                f"dispute:{dispute.dispute_id}",
+            )
+        await self._record_dispute(dispute.dispute_id, command.outcome.value, command.by, command.note)
+
+    async def _adjust(self, kind: AdjustmentKind, amount_minor: int, reason: str, by: str, key: str) -> None:
+        change = await self._call(
+            ActivityName.ADJUST_BALANCE,
+            AdjustBalance(
+                order_id=self._order_id,
+                kind=kind,
+                amount_minor=amount_minor,
+                reason=reason,
+                actor=by,
+                dedupe_key=f"{self._order_id}:{key}",
+            ),
+            BalanceChanged,
+        )
+        self._book.apply(change, kind.value)
+        self._note(kind.value, f"{self._money(amount_minor - change.unapplied_minor)} by {by}: {reason}")
+
+    async def _cancel_order(self, command: CancelOrder) -> None:
+        await self._set_status(OrderStatus.CANCELLED, "cancelled", command.reason, command.by)
+        await self._email(EmailKind.ORDER_CANCELLED, "cancelled", note=command.reason)
+
+    async def _reject_order(self, reason: str, by: str = "credit-engine") -> None:
+        await self._set_status(OrderStatus.REJECTED, "credit_rejected", reason, by)
+        await self._email(EmailKind.ORDER_REJECTED, "rejected", note=reason)
+
+    # ------------------------------------------------------------------------------------ timers
+
+    def _next_deadline(self, approved_at: datetime) -> tuple[datetime | None, str, Callable[[], Any] | None]:
+        """The next thing that happens by itself: a dunning step, a promise falling due, a late shipment."""
+        if not self._book.anything_shipped and not self._fulfillment_alerted:
+            return approved_at + self._policy.fulfillment_alert, "the first shipment", self._alert_fulfillment
+        if self._book.open_disputes:
+            return None, "finance: resolve_dispute (dunning paused)", None
+        invoice = self._book.oldest_open_invoice()
+        if invoice is None:
+            return None, "shipments (shipment_dispatched)", None
+        promise = self._book.promise
+        if promise is not None and promise.promised_date not in self._promise_checked:
+            check_on = promise.promised_date + timedelta(days=self._policy.dunning.promise_grace_days)
+            return _at(check_on), f"payment promised for {promise.promised_date}", self._check_promise
+        for step in self._policy.dunning.steps:
+            if f"{invoice.number}:{step.name}" not in self._steps_done:
+                on = invoice.issued.due_date + timedelta(days=step.offset_days)
+                if promise is not None and on <= promise.promised_date:
+                    continue
+                return (
+                    _at(on),
+                    f"payment of {invoice.number} (next: {step.name} reminder on {on})",
+                    lambda s=step, n=invoice.number: self._dunning_step(n, s),
+                )
+        return None, f"payment of {invoice.number} or finance: write_off (dunning finished)", None
+
+    async def _dunning_step(self, invoice_number: str, step: DunningStep) -> None:
+        invoice = self._book.invoices[invoice_number]
+        self._steps_done.add(f"{invoice_number}:{step.name}")
+        if invoice.open_minor == 0:
+            return
+        await self._call(
+            ActivityName.DUNNING_STEP,
+            DunningStepRun(
+                order_id=self._order_id,
+                invoice_number=invoice_number,
+                step_name=step.name,
+                level=step.level,
+                template=step.template,
+                escalate=DunningAction.ESCALATE in step.actions,
+                amount_due_minor=invoice.open_minor,
+                due_date=invoice.issued.due_date,
+            ),
+            None,
+            summary=f"dunning {step.name} for {invoice_number}",
+        )
+        self._book.dunning_level = max(self._book.dunning_level, step.level)
+        self._note(
+            "dunning",
+            f"{step.name} (level {step.level}) for {invoice_number}: {self._money(invoice.open_minor)}",
+        )
+
+    async def _check_promise(self) -> None:
+        promise = self._book.promise
+        assert promise is not None
+        self._promise_checked.add(promise.promised_date)
+        self._book.promise = None
+        if self._book.paid_minor >= self._book.minor(promise.amount):
+            self._note("promise_kept", str(promise.promised_date))
+            return
+        self._note("promise_broken", f"{promise.amount} promised for {promise.promised_date}", refused=True)
+        invoice = self._book.oldest_open_invoice()
+        if invoice is not None:
+            escalation = next(s for s in reversed(self._policy.dunning.steps))
+            await self._dunning_step(invoice.number, escalation)
+
+    async def _alert_fulfillment(self) -> None:
+        self._fulfillment_alerted = True
+        await self._email(
+            EmailKind.FULFILLMENT_OVERDUE,
+            "fulfillment-overdue",
+            note=f"approved {self._policy.fulfillment_alert.days} days ago",
+        )
+
+    async def _sleep_until(self, wake: datetime | None, what: str, woken: Callable[[], bool]) -> bool:
+        """Waits until ``woken()`` or the deadline; True when woken first."""
+        await self._publish()
+        if wake is None:
+            await workflow.wait_condition(woken)
+            return True
+        timeout = max(wake - workflow.now(), timedelta(seconds=1))
+        try:
+            await workflow.wait_condition(woken, timeout=timeout, timeout_summary=what[:100])
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------------------ messages
+
+    @workflow.query(name="status")
+    def status(self) -> StatusView:
+        return self._book.view(workflow.now().date(), self._waiting_for)
+
+    @workflow.signal(name="shipment_dispatched")
+    def shipment_dispatched(self, raw: RawValue) -> None:
+        shipment = self._decode("shipment_dispatched", raw, ShipmentDispatched)
+        if shipment is None or shipment.shipment_id in self._book.shipment_ids:
+            return
+        self._book.shipment_ids.add(shipment.shipment_id)
+        self._inbox.append(shipment)
+
+    @workflow.signal(name="shipment_delivered")
+    def shipment_delivered(self, raw: RawValue) -> None:
+        delivery = self._decode("shipment_delivered", raw, ShipmentDelivered)
+        if delivery is None:
+            return
+        if delivery.shipment_id not in self._book.shipment_ids:
+            self._refuse("shipment_delivered", f"unknown shipment {delivery.shipment_id}")
+            return
+        self._inbox.append(delivery)
+
+    @workflow.signal(name="payment_received")
+    def payment_received(self, raw: RawValue) -> None:
+        payment = self._decode("payment_received", raw, PaymentReceived)
+        if payment is None or payment.payment_id in self._book.payment_ids:
+            return
+        if payment.currency != self._book.currency:
+            self._refuse(
+                "payment_received",
+                f"payment {payment.payment_id} is in {payment.currency}, "
+                f"the order in {self._book.currency}: apply it through cash application",
+            )
+            return
+        if self._book.is_closed:
+            self._refuse("payment_received", f"payment {payment.payment_id} arrived after the order closed")
+            return
+        self._book.payment_ids.add(payment.payment_id)
+        self._inbox.append(payment)
+
+    # Finance's decisions: a signal and an update of each name, refused by the same rules.
+
+    @workflow.signal(name="approve_credit")
+    def approve_credit_signal(self, raw: RawValue) -> None:
+        self._via_signal("approve_credit", raw, ApproveCredit, self._approve_credit)
+
+    @workflow.update(name="approve_credit")
+    def approve_credit(self, command: ApproveCredit) -> DecisionResult:
+        return self._decided(command, self._approve_credit)
+
+    @approve_credit.validator
+    def _validate_approve_credit(self, command: ApproveCredit) -> None:
+        self._validate(command, self._approve_credit)
+
+    def _approve_credit(self, command: ApproveCredit, dry_run: bool = False) -> str:
+        self._check(
+            self._book.refuse_credit_decision()
+            or ("a decision is already on its way" if self._credit_answer else None)
+        )
+        if not dry_run:
+            self._credit_answer = command
+        return "credit approved"
+
+    @workflow.signal(name="reject_credit")
+    def reject_credit_signal(self, raw: RawValue) -> None:
+        self._via_signal("reject_credit", raw, RejectCredit, self._reject_credit)
+
+    @workflow.update(name="reject_credit")
+    def reject_credit(self, command: RejectCredit) -> DecisionResult:
+        return self._decided(command, self._reject_credit)
+
+    @reject_credit.validator
+    def _validate_reject_credit(self, command: RejectCredit) -> None:
+        self._validate(command, self._reject_credit)
+
+    def _reject_credit(self, command: RejectCredit, dry_run: bool = False) -> str:
+        self._check(
+            self._book.refuse_credit_decision()
+            or ("a decision is already on its way" if self._credit_answer else None)
+        )
+        if not dry_run:
+            self._credit_answer = command
+        return "credit rejected"
+
+    @workflow.signal(name="open_dispute")
+    def open_dispute_signal(self, raw: RawValue) -> None:
+        self._via_signal("open_dispute", raw, OpenDispute, self._open_dispute)
+
+    @workflow.update(name="open_dispute")
+    def open_dispute(self, command: OpenDispute) -> DecisionResult:
+        return self._decided(command, self._open_dispute)
+
+    @open_dispute.validator
+    def _validate_open_dispute(self, command: OpenDispute) -> None:
+        self._validate(command, self._open_dispute)
+
+    def _open_dispute(self, command: OpenDispute, dry_run: bool = False) -> str:
+        self._check(self._book.refuse_dispute(command))
+        if not dry_run:
+            self._book.disputes[command.dispute_id] = DisputeState(
+                dispute_id=command.dispute_id,
+                amount_minor=self._book.minor(command.amount),
+                reason=command.reason,
+                opened_by=command.by,
+            )
+            self._inbox.append(command)
+            self._note("dispute_opened", f"{command.dispute_id}: {command.amount} by {command.by}")
+        return "dispute opened; dunning paused"
+
+    @workflow.signal(name="resolve_dispute")
+    def resolve_dispute_signal(self, raw: RawValue) -> None:
+        self._via_signal("resolve_dispute", raw, ResolveDispute, self._resolve)
+
+    @workflow.update(name="resolve_dispute")
+    def resolve_dispute(self, command: ResolveDispute) -> DecisionResult:
+        return self._decided(command, self._resolve)
+
+    @resolve_dispute.validator
+    def _validate_resolve_dispute(self, command: ResolveDispute) -> None:
+        self._validate(command, self._resolve)
+
+    def _resolve(self, command: ResolveDispute, dry_run: bool = False) -> str:
+        self._check(self._book.refuse_resolution(command))
+        if not dry_run:
+            self._book.disputes[command.dispute_id].status = command.outcome.value
+            self._inbox.append(command)
+            self._note("dispute_resolved", f"{command.dispute_id}: {command.outcome.value} by {command.by}")
+        return f"dispute resolved: {command.outcome.value}"
+
+    @workflow.signal(name="promise_to_pay")
+    def promise_to_pay_signal(self, raw: RawValue) -> None:
+        self._via_signal("promise_to_pay", raw, PromiseToPay, self._promise)
+
+    @workflow.update(name="promise_to_pay")
+    def promise_to_pay(self, command: PromiseToPay) -> DecisionResult:
+        return self._decided(command, self._promise)
+
+    @promise_to_pay.validator
+    def _validate_promise_to_pay(self, command: PromiseToPay) -> None:
+        self._validate(command, self._promise)
+
+    def _promise(self, command: PromiseToPay, dry_run: bool = False) -> str:
+        self._check(self._book.refuse_promise(command, workflow.now().date()))
+        if not dry_run:
+            self._book.promise = command
+            self._note("promise_to_pay", f"{command.amount} by {command.promised_date} ({command.by})")
+        return f"reminders paused until {command.promised_date}"
+
+    @workflow.signal(name="cancel_order")
+    def cancel_order_signal(self, raw: RawValue) -> None:
+        self._via_signal("cancel_order", raw, CancelOrder, self._cancel)
+
+    @workflow.update(name="cancel_order")
+    def cancel_order(self, command: CancelOrder) -> DecisionResult:
+        return self._decided(command, self._cancel)
+
+    @cancel_order.validator
+    def _validate_cancel_order(self, command: CancelOrder) -> None:
+        self._validate(command, self._cancel)
+
+    def _cancel(self, command: CancelOrder, dry_run: bool = False) -> str:
+        self._check(self._book.refuse_cancel())
+        if not dry_run:
+            self._book.cancelled = command
+            self._note("cancel_requested", f"{command.by}: {command.reason}")
+        return "order cancelled; reserved credit released"
+
+    @workflow.signal(name="write_off")
+    def write_off_signal(self, raw: RawValue) -> None:
+        self._via_signal("write_off", raw, WriteOff, self._write_off)
+
+    @workflow.update(name="write_off")
+    def write_off(self, command: WriteOff) -> DecisionResult:
+        return self._decided(command, self._write_off)
+
+    @write_off.validator
+    def _validate_write_off(self, command: WriteOff) -> None:
+        self._validate(command, self._write_off)
+
+    def _write_off(self, command: WriteOff, dry_run: bool = False) -> str:
+        self._check(self._book.refuse_write_off(command))
+        if not dry_run:
+            self._inbox.append(command)
+            self._note("write_off_requested", f"{command.amount or 'all due'} by {command.by}")
+        return "write-off accepted"
+
+    # ------------------------------------------------------------------------------- helpers
+
+    @property
+    def _order_id(self) -> str:
+        return self._book.order.order_id
+
+    def _check(self, refusal: str | None) -> None:
+        if refusal is not None:
+            raise InvalidDecision(refusal)
+
+    def _validate(self, command: Any, apply: Callable[..., str]) -> None:
+        if not (command.request_id and command.request_id in self._book.request_ids):
+            apply(command, dry_run=True)
+
+    def _decided(self, command: Any, apply: Callable[..., str]) -> DecisionResult:
+        request_id = getattr(command, "request_id", None)
+        if request_id and request_id in self._book.request_ids:
+            return DecisionResult(accepted=True, status=self._book.status.value, message="already accepted")
+        message = apply(command)
+        if request_id:
+            self._book.request_ids.add(request_id)
+        return DecisionResult(accepted=True, status=self._book.status.value, message=message)
+
+    def _via_signal(self, name: str, raw: RawValue, model: type[T], apply: Callable[..., str]) -> None:
+        command = self._decode(name, raw, model)
+        if command is None:
+            return
+        try:
+            self._decided(command, apply)
+        except InvalidDecision as refusal:
+            self._refuse(name, refusal.message)
+
+    def _decode(self, name: str, raw: RawValue, model: type[T]) -> T | None:
+        try:
+            value = workflow.payload_converter().from_payload(raw.payload, model)
+        except Exception as err:
+            self._refuse(name, f"invalid payload: {_short(err)}")
+            return None
+        return value  # type: ignore[no-any-return]
+
+    def _refuse(self, name: str, reason: str) -> None:
+        workflow.logger.warning("refused %s: %s", name, reason)
+        self._note(name, reason, refused=True)
+
+    def _note(self, event: str, detail: str, refused: bool = False) -> None:
+        self._book.note(workflow.now(), event, detail, refused)
+
+    def _wait(self, what: str) -> None:
+        self._waiting_for = what
+
+    def _money(self, minor: int) -> str:
+        return f"{from_minor(minor, self._book.currency)} {self._book.currency}"
+
+    async def _set_status(self, status: OrderStatus, event: str, detail: str, actor: str) -> None:
+        self._book.status = status
+        await self._call(
+            ActivityName.RECORD_EVENT,
+            OrderEvent(
+                order_id=self._order_id,
+                event=event,
+                detail=detail,
+                actor=actor,
+                status=status,
+                dedupe_key=f"{self._order_id}:{event}",
+            ),
+            None,
+        )
+        await self._publish()
+
+    async def _email(
+        self, kind: EmailKind, key: str, invoice_number: str | None = None, note: str = ""
+    ) -> None:
+        await self._call(
+            ActivityName.SEND_EMAIL,
+            SendEmail(
+                key=f"{self._order_id}:{key}",
+                order_id=self._order_id,
+                kind=kind,
+                invoice_number=invoice_number,
+                note=note,
+            ),
+            None,
+            summary=f"email {kind.value}",
+        )
+
+    async def _call(
+        self, name: ActivityName, arg: BaseModel, result: type[T] | None, summary: str | None = None
+    ) -> Any:
+        return await workflow.execute_activity(
+            name.value,
+            arg,
+            result_type=result,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RETRY,
+            summary=summary or name.value.replace("_", " "),
+        )
+
+    async def _publish(self) -> None:
+        """Search attributes and current details follow every change (upserted only when they differ)."""
+        today = workflow.now().date()
+        status = self._book.current_status(today)
+        due = self._book.due_date
+        values: dict[str, Any] = {
+            sa.ORDER_STATUS.name: status.value,
+            sa.AMOUNT_DUE.name: float(from_minor(self._book.amount_due_minor, self._book.currency)),
+            sa.DUNNING_LEVEL.name: self._book.dunning_level,
+            sa.DUE_DATE.name: _at(due) if due else None,
+        }
+        if not self._published:
+            values[sa.CUSTOMER_ID.name] = self._book.order.customer.id
+        updates = [
+            key.value_set(value) if value is not None else key.value_unset()
+            for key in sa.ALL_KEYS
+            if key.name in values and self._published.get(key.name, "unset") != (value := values[key.name])
+        ]
+        if updates:
+            workflow.upsert_search_attributes(updates)  # type: ignore[arg-type]
+            self._published.update(values)
+        workflow.set_current_details(
+            f"**{status.value}** · due {self._money(self._book.amount_due_minor)} · waiting for {self._waiting_for}"
+        )
+
+
+def _at(day: date) -> datetime:
+    return datetime.combine(day, time(9, 0), tzinfo=UTC)
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).replace("\n", "; ")
+    return text[:300]
