@@ -25,9 +25,7 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
 
 
 def sendgrid_client(settings: Settings) -> SendGridAPIClient:
-    return SendGridAPIClient(
-        api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host
-    )
+    return SendGridAPIClient(api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host)
 
 
 def build_activities(

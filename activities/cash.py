@@ -65,11 +65,7 @@ class CashActivities:
             for invoice in open_invoices(session, order.id):
                 if remaining == 0:
                     break
-                discount = (
-                    invoice.discount_minor
-                    if _discount_applies(invoice, remaining, payment.received_at)
-                    else 0
-                )
+                discount = invoice.discount_minor if _discount_applies(invoice, remaining, payment.received_at) else 0
                 applied = min(remaining, invoice.open_minor - discount)
                 invoice.open_minor -= applied + discount
                 invoice.status = "paid" if invoice.open_minor == 0 else "partially_paid"
@@ -124,16 +120,12 @@ class CashActivities:
                 payment.method.value,
                 f"{amount} applied {amount - remaining}, discount {discounts}, unapplied {remaining}",
             )
-        log(request.order_id).info(
-            "payment applied", payment_id=payment.payment_id, unapplied_minor=remaining
-        )
+        log(request.order_id).info("payment applied", payment_id=payment.payment_id, unapplied_minor=remaining)
         return BalanceChanged(allocations=allocations, unapplied_minor=remaining)
 
     def _recorded(self, session: Session, payment: Payment) -> BalanceChanged:
         """The answer a first attempt gave, rebuilt from what it wrote."""
-        rows = session.exec(
-            select(PaymentApplication).where(PaymentApplication.payment_id == payment.id)
-        ).all()
+        rows = session.exec(select(PaymentApplication).where(PaymentApplication.payment_id == payment.id)).all()
         allocations = [
             Allocation(
                 invoice_number=row.invoice_number,
@@ -151,9 +143,7 @@ class CashActivities:
                 select(BalanceAdjustment).where(BalanceAdjustment.dedupe_key == request.dedupe_key)
             ).all()
             if done:
-                allocations = [
-                    Allocation(invoice_number=a.invoice_number, amount_minor=a.amount_minor) for a in done
-                ]
+                allocations = [Allocation(invoice_number=a.invoice_number, amount_minor=a.amount_minor) for a in done]
                 return BalanceChanged(
                     allocations=allocations,
                     unapplied_minor=request.amount_minor - sum(a.amount_minor for a in done),

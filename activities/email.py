@@ -75,18 +75,14 @@ class EmailActivities:
             facts["amount"] = format_money(step.amount_due_minor, order.currency)
         recipient = self._settings.collections_email if step.escalate else facts["customer_email"]
         key = f"dunning:{step.invoice_number}:{step.step_name}"
-        return self._deliver(
-            key, step.order_id, f"dunning_{step.template}", recipient, render(step.template, facts)
-        )
+        return self._deliver(key, step.order_id, f"dunning_{step.template}", recipient, render(step.template, facts))
 
     def _team(self, kind: EmailKind) -> str:
         if kind in (EmailKind.CREDIT_HOLD, EmailKind.CREDIT_HOLD_REMINDER):
             return self._settings.finance_email
         return self._settings.operations_email
 
-    def _facts(
-        self, session: Session, order_id: str, invoice_number: str | None, note: str
-    ) -> dict[str, str]:
+    def _facts(self, session: Session, order_id: str, invoice_number: str | None, note: str) -> dict[str, str]:
         order = load_order(session, order_id)
         customer = session.get(Customer, order.customer_id)
         assert customer is not None

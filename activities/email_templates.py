@@ -29,8 +29,7 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "invoice": (
         "Invoice {invoice_number} for order {order_id}",
         "Hello {customer_name},\n\nplease find invoice {invoice_number} for order {order_id}: "
-        "{amount} due on {due_date}.\n\nPay by bank transfer quoting the reference {payment_reference}."
-        + _SIGNATURE,
+        "{amount} due on {due_date}.\n\nPay by bank transfer quoting the reference {payment_reference}." + _SIGNATURE,
     ),
     "pre_due": (
         "Reminder: invoice {invoice_number} is due on {due_date}",
@@ -41,8 +40,7 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "overdue": (
         "Invoice {invoice_number} is overdue",
         "Hello {customer_name},\n\ninvoice {invoice_number} was due on {due_date} and {amount} is still open. "
-        "Please pay quoting the reference {payment_reference}, or tell us if something is wrong with it."
-        + _SIGNATURE,
+        "Please pay quoting the reference {payment_reference}, or tell us if something is wrong with it." + _SIGNATURE,
     ),
     "final_notice": (
         "Final notice: invoice {invoice_number}",

@@ -58,9 +58,7 @@ class InvoicingActivities:
     def issue_invoice(self, request: IssueInvoice) -> InvoiceIssued:
         with transaction(self._engine) as session:
             existing = session.exec(
-                select(Invoice).where(
-                    Invoice.order_id == request.order_id, Invoice.invoice_key == request.invoice_key
-                )
+                select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.invoice_key)
             ).first()
             if existing is not None:
                 return as_issued(existing)

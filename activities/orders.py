@@ -46,9 +46,7 @@ def order_total_minor(order: PlaceOrder) -> int:
     return total
 
 
-def audit(
-    session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str
-) -> None:
+def audit(session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str) -> None:
     if session.exec(select(AuditEntry.id).where(AuditEntry.dedupe_key == dedupe_key)).first() is None:
         session.add(
             AuditEntry(
@@ -202,9 +200,7 @@ class OrderActivities:
         overdue = session.exec(
             select(func.count())
             .select_from(Invoice)
-            .where(
-                Invoice.customer_id == customer.id, Invoice.open_minor > 0, Invoice.due_date < overdue_before
-            )
+            .where(Invoice.customer_id == customer.id, Invoice.open_minor > 0, Invoice.due_date < overdue_before)
         ).one()
         if overdue:
             return decide(
@@ -229,7 +225,7 @@ class OrderActivities:
             if event.dispute is not None:
                 self._record_dispute(session, event.order_id, event.dispute)
             audit(session, event.dedupe_key, event.order_id, event.event, event.actor, event.detail)
-        log(event.order_id).info("order event", event=event.event, status=event.status)
+        log(event.order_id).info("order event", kind=event.event, status=event.status)
 
     def _record_dispute(self, session: Session, order_id: str, record: DisputeRecord) -> None:
         now = datetime.now(UTC)
@@ -276,9 +272,7 @@ class OrderActivities:
             assert row.id is not None
             for line in shipment.lines:
                 session.add(ShipmentLine(shipment_row_id=row.id, sku=line.sku, quantity=line.quantity))
-        log(request.order_id).info(
-            "shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception
-        )
+        log(request.order_id).info("shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception)
 
     @activity.defn(name="record_delivery")
     def record_delivery(self, request: RecordDelivery) -> None:

@@ -82,16 +82,11 @@ class PaymentActivities:
         """An intent an earlier attempt created but did not live to record."""
         for intent in self._stripe.payment_intents.list(params={"limit": 100}).auto_paging_iter():
             data = intent.to_dict()
-            if (
-                data.get("customer") == stripe_customer
-                and (data.get("metadata") or {}).get(METADATA_KEY) == key
-            ):
+            if data.get("customer") == stripe_customer and (data.get("metadata") or {}).get(METADATA_KEY) == key:
                 return _summary(data)
         return None
 
-    def _create_intent(
-        self, request: ChargeCard, stripe_customer: str, payment_method: str
-    ) -> dict[str, Any]:
+    def _create_intent(self, request: ChargeCard, stripe_customer: str, payment_method: str) -> dict[str, Any]:
         try:
             intent = self._stripe.payment_intents.create(
                 params={

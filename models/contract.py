@@ -14,9 +14,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 
 from models.money import CURRENCIES, MAX_MINOR_UNITS, MoneyError, check_precision, exponent
 
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", strip_whitespace=True)
-]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", strip_whitespace=True)]
 Person = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
 Text = Annotated[str, StringConstraints(max_length=2000, strip_whitespace=True)]
 Reason = Annotated[str, StringConstraints(min_length=3, max_length=2000, strip_whitespace=True)]
@@ -198,9 +196,7 @@ class DisputeOutcome(StrEnum):
 class ResolveDispute(FinanceDecision):
     dispute_id: Identifier
     outcome: DisputeOutcome
-    amount: Amount | None = Field(
-        default=None, description="credited or written off; defaults to the disputed amount"
-    )
+    amount: Amount | None = Field(default=None, description="credited or written off; defaults to the disputed amount")
     note: Text = ""
 
 

@@ -9,9 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from babel.numbers import get_currency_precision, list_currencies
 
 # ISO 4217 codes that are not money a customer pays in: precious metals, fund and test codes.
-_NOT_PAYABLE = frozenset(
-    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
-)
+_NOT_PAYABLE = frozenset({"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"})
 # Read once at import, so workflow code never touches Babel's data files.
 _EXPONENTS: dict[str, int] = {
     code: int(get_currency_precision(code)) for code in list_currencies() if code not in _NOT_PAYABLE

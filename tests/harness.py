@@ -37,9 +37,7 @@ async def running_worker(
 
 
 async def start(client: Client, order: PlaceOrder, task_queue: str) -> WorkflowHandle[OrderToCash, Any]:
-    return await client.start_workflow(
-        OrderToCash.run, order, id=workflow_id(order.order_id), task_queue=task_queue
-    )
+    return await client.start_workflow(OrderToCash.run, order, id=workflow_id(order.order_id), task_queue=task_queue)
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> StatusView:

@@ -97,8 +97,13 @@ def sample_order(
         "customer": Customer(id="CUST-1", name="Ada Lovelace", email="ada@example.com"),
         "currency": currency,
         "lines": [
-            OrderLine(sku=sku, description=f"{sku} item", quantity=qty, unit_price=Decimal(price),
-                      tax_rate_percent=Decimal("10"))
+            OrderLine(
+                sku=sku,
+                description=f"{sku} item",
+                quantity=qty,
+                unit_price=Decimal(price),
+                tax_rate_percent=Decimal("10"),
+            )
             for sku, qty, price in lines
         ],
         "payment_terms": PaymentTerms(net_days=30),

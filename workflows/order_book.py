@@ -125,12 +125,7 @@ class OrderBook:
     @property
     def settled(self) -> bool:
         """Everything ordered has shipped, been invoiced and been paid, credited or written off."""
-        return (
-            self.fully_shipped
-            and not self.uninvoiced_shipments
-            and self.invoices
-            and self.amount_due_minor == 0
-        )
+        return self.fully_shipped and not self.uninvoiced_shipments and self.invoices and self.amount_due_minor == 0
 
     def final_status(self) -> OrderStatus:
         if self.cancelled is not None:
@@ -264,9 +259,7 @@ class OrderBook:
         def money(minor: int) -> Decimal:
             return from_minor(minor, self.currency)
 
-        shipped_net = sum(
-            (line.unit_price * self.shipped.get(line.sku, 0) for line in self.order.lines), Decimal(0)
-        )
+        shipped_net = sum((line.unit_price * self.shipped.get(line.sku, 0) for line in self.order.lines), Decimal(0))
         return Totals(
             ordered=money(self.order_total_minor),
             shipped=round_money(shipped_net, self.currency),

@@ -118,9 +118,7 @@ class OrderToCash:
     async def _pass_credit_check(self) -> bool:
         self._book.stage = Stage.CREDIT_CHECK
         self._wait("the credit check")
-        assessment = await self._call(
-            ActivityName.CHECK_CREDIT, CreditCheck(order_id=self._order_id), CreditAssessment
-        )
+        assessment = await self._call(ActivityName.CHECK_CREDIT, CreditCheck(order_id=self._order_id), CreditAssessment)
         self._book.credit_decision = f"{assessment.decision}: {assessment.reason}"
         self._note(f"credit_{assessment.decision}", assessment.reason)
         if assessment.decision == "approve":
@@ -148,9 +146,7 @@ class OrderToCash:
                 await self._email(EmailKind.CREDIT_HOLD_REMINDER, "credit-hold-reminder", note=reason)
                 reminder = expires + timedelta(days=1)
             else:
-                self._book.cancelled = CancelOrder(
-                    by="credit-engine", reason="credit hold expired without a decision"
-                )
+                self._book.cancelled = CancelOrder(by="credit-engine", reason="credit hold expired without a decision")
         answer = self._credit_answer
         if isinstance(answer, ApproveCredit):
             self._book.credit_decision = f"approved by {answer.by}"
@@ -248,9 +244,7 @@ class OrderToCash:
             )
             return
         self._book.accept_shipment(shipment)
-        self._note(
-            "shipment_dispatched", f"{shipment.shipment_id} via {shipment.carrier} {shipment.tracking_number}"
-        )
+        self._note("shipment_dispatched", f"{shipment.shipment_id} via {shipment.carrier} {shipment.tracking_number}")
 
     async def _invoice_what_shipped(self) -> None:
         if not self._book.uninvoiced_shipments:
@@ -260,9 +254,7 @@ class OrderToCash:
             return
         self._book.stage = Stage.COLLECTION if self._book.fully_shipped else Stage.FULFILLMENT
         batches = (
-            [[s] for s in self._book.uninvoiced_shipments]
-            if per_shipment
-            else [list(self._book.uninvoiced_shipments)]
+            [[s] for s in self._book.uninvoiced_shipments] if per_shipment else [list(self._book.uninvoiced_shipments)]
         )
         for shipment_ids in batches:
             key = f"shipment:{shipment_ids[0]}" if per_shipment else "order"
@@ -278,9 +270,7 @@ class OrderToCash:
                 summary=f"invoice {', '.join(shipment_ids)}",
             )
             self._book.add_invoice(issued, shipment_ids)
-            self._note(
-                "invoiced", f"{issued.number}: {self._money(issued.total_minor)} due {issued.due_date}"
-            )
+            self._note("invoiced", f"{issued.number}: {self._money(issued.total_minor)} due {issued.due_date}")
             await self._email(EmailKind.INVOICE, f"invoice:{issued.number}", invoice_number=issued.number)
             if self._book.order.payment_method is PaymentMethod.CARD_ON_FILE:
                 await self._charge(issued)
@@ -301,6 +291,7 @@ class OrderToCash:
             ChargeOutcome,
         )
         if outcome.status == "succeeded":
+            self._book.payment_ids.add(outcome.payment_id)  # the webhook's copy of it is then a duplicate
             await self._apply_payment(
                 PaymentReceived(
                     payment_id=outcome.payment_id,
@@ -540,8 +531,7 @@ class OrderToCash:
 
     def _approve_credit(self, command: ApproveCredit, dry_run: bool = False) -> str:
         self._check(
-            self._book.refuse_credit_decision()
-            or ("a decision is already on its way" if self._credit_answer else None)
+            self._book.refuse_credit_decision() or ("a decision is already on its way" if self._credit_answer else None)
         )
         if not dry_run:
             self._credit_answer = command
@@ -561,8 +551,7 @@ class OrderToCash:
 
     def _reject_credit(self, command: RejectCredit, dry_run: bool = False) -> str:
         self._check(
-            self._book.refuse_credit_decision()
-            or ("a decision is already on its way" if self._credit_answer else None)
+            self._book.refuse_credit_decision() or ("a decision is already on its way" if self._credit_answer else None)
         )
         if not dry_run:
             self._credit_answer = command
@@ -739,9 +728,7 @@ class OrderToCash:
         )
         await self._publish()
 
-    async def _email(
-        self, kind: EmailKind, key: str, invoice_number: str | None = None, note: str = ""
-    ) -> None:
+    async def _email(self, kind: EmailKind, key: str, invoice_number: str | None = None, note: str = "") -> None:
         await self._call(
             ActivityName.SEND_EMAIL,
             SendEmail(

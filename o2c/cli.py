@@ -1,0 +1,196 @@
+"""The ``o2c`` command: the dev stack, the worker and the services, and orders and finance by hand."""
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from o2c.config import get_settings
+from o2c.log import configure_logging
+
+SCHEMAS = Path("schemas")
+
+
+def _serve(app: Any, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from o2c.db import make_engine, migrate
+    from o2c.devstack import run_dev
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url())
+    migrate(engine)
+    engine.dispose()
+    return asyncio.run(run_dev(settings, with_demo=args.demo))
+
+
+def cmd_worker(_: argparse.Namespace) -> int:
+    from o2c.temporal import connect
+    from workers.worker import run_worker
+
+    async def main() -> None:
+        await run_worker(await connect(), get_settings())
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from o2c.sendgrid_sink import create_app
+
+    settings = get_settings()
+    _serve(create_app(settings.state_dir.resolve() / "mail"), args.port or settings.sendgrid_sink_port)
+    return 0
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    from o2c.temporal import connect
+    from o2c.webhook import create_app
+
+    settings = get_settings()
+
+    async def main() -> None:
+        import uvicorn
+
+        app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value())
+        config = uvicorn.Config(app, host="127.0.0.1", port=args.port or settings.webhook_port, log_level="warning")
+        await uvicorn.Server(config).serve()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    from o2c.demo import demo_main
+
+    asyncio.run(demo_main(get_settings()))
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from o2c.db import make_engine, migrate
+
+    migrate(make_engine(get_settings().resolved_database_url()))
+    return 0
+
+
+def cmd_schemas(args: argparse.Namespace) -> int:
+    from o2c import schemas
+
+    if args.write:
+        print("\n".join(schemas.write(SCHEMAS)))
+        return 0
+    stale = schemas.stale(SCHEMAS)
+    if stale:
+        print("stale schemas (run `o2c schemas --write`): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    from o2c.client import O2CClient, describe
+    from o2c.temporal import connect
+
+    order = json.loads(Path(args.target).read_text()) if args.action == "start" else None
+
+    async def main() -> None:
+        o2c = O2CClient(await connect())
+        if order is not None:
+            handle = await o2c.start_order(order)
+            print(f"started {handle.id}")
+        else:
+            view = await o2c.status(args.target)
+            print(view.model_dump_json(indent=2) if args.json else describe(view))
+
+    return _run_client(main())
+
+
+def cmd_finance(args: argparse.Namespace) -> int:
+    from o2c.client import O2CClient
+    from o2c.temporal import connect
+
+    payload: dict[str, Any] = json.loads(args.json) if args.json else {}
+    payload.setdefault("by", args.by)
+    if args.reason:
+        payload.setdefault("reason", args.reason)
+
+    async def main() -> None:
+        o2c = O2CClient(await connect())
+        method = getattr(o2c, args.decision.replace("-", "_"))
+        result = await method(args.order_id, payload)
+        print(f"{args.decision}: {result.message} (order now {result.status})")
+
+    return _run_client(main())
+
+
+def _run_client(work: Any) -> int:
+    from o2c.client import O2CError
+
+    try:
+        asyncio.run(work)
+    except O2CError as exc:
+        print(f"o2c: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+DECISIONS = [
+    "approve-credit",
+    "reject-credit",
+    "open-dispute",
+    "resolve-dispute",
+    "promise-to-pay",
+    "cancel-order",
+    "write-off",
+]
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="o2c", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    dev = sub.add_parser("dev", help="run the embedded stack in the foreground")
+    dev.add_argument("--demo", action="store_true", help="place the demo orders once the stack is up")
+    dev.set_defaults(run=cmd_dev)
+    sub.add_parser("worker", help="run a worker").set_defaults(run=cmd_worker)
+    for name, run, help_text in [
+        ("sink", cmd_sink, "run the SendGrid sink"),
+        ("webhook", cmd_webhook, "run the Stripe webhook receiver"),
+    ]:
+        service = sub.add_parser(name, help=help_text)
+        service.add_argument("--port", type=int)
+        service.set_defaults(run=run)
+    sub.add_parser("demo", help="place demo orders on a running stack").set_defaults(run=cmd_demo)
+    sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
+    schemas = sub.add_parser("schemas", help="check (default) or --write the published JSON Schemas")
+    schemas.add_argument("--write", action="store_true")
+    schemas.set_defaults(run=cmd_schemas)
+    order = sub.add_parser("order", help="start an order from a JSON file, or show an order's status")
+    order.add_argument("action", choices=["start", "status"])
+    order.add_argument("target", help="JSON file (start) or order id (status)")
+    order.add_argument("--json", action="store_true", help="status as JSON")
+    order.set_defaults(run=cmd_order)
+    finance = sub.add_parser("finance", help="send a finance decision (validated, answered at once)")
+    finance.add_argument("decision", choices=DECISIONS)
+    finance.add_argument("order_id")
+    finance.add_argument("--by", required=True, help="who decides")
+    finance.add_argument("--reason")
+    finance.add_argument("--json", help='further fields as JSON, e.g. \'{"dispute_id": "D1", "amount": "10"}\'')
+    finance.set_defaults(run=cmd_finance)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

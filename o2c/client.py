@@ -1,0 +1,179 @@
+"""A small client for storefronts, warehouses and finance: validates before sending, clear errors after.
+
+Every method takes the contract's model or the same data as a plain dict, so callers get the
+contract's validation message before anything reaches Temporal.
+"""
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.contract import (
+    ApproveCredit,
+    CancelOrder,
+    DecisionResult,
+    OpenDispute,
+    OrderOutcome,
+    PaymentReceived,
+    PlaceOrder,
+    PromiseToPay,
+    RejectCredit,
+    ResolveDispute,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    StatusView,
+    WriteOff,
+)
+from models.naming import TASK_QUEUE, WORKFLOW_NAME, workflow_id
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class O2CError(Exception):
+    """Base of the client's errors; the message says what went wrong and what to do."""
+
+
+class InvalidInput(O2CError):
+    pass
+
+
+class OrderConflict(O2CError):
+    pass
+
+
+class UnknownOrder(O2CError):
+    pass
+
+
+class DecisionRefused(O2CError):
+    pass
+
+
+def validated(model: type[M], data: M | dict[str, Any]) -> M:
+    if isinstance(data, model):
+        return data
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or model.__name__}: {e['msg']}" for e in exc.errors()]
+        raise InvalidInput(f"invalid {model.__name__}: " + "; ".join(lines)) from None
+
+
+class O2CClient:
+    def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
+        self._client = client
+        self._task_queue = task_queue
+
+    async def start_order(self, order: PlaceOrder | dict[str, Any]) -> WorkflowHandle[Any, Any]:
+        """Starts the order's workflow; the same order again returns the same workflow, a different
+        payload under an existing order id raises ``OrderConflict``."""
+        order = validated(PlaceOrder, order)
+        total = sum(line.unit_price * line.quantity for line in order.lines)
+        try:
+            return await self._client.start_workflow(
+                WORKFLOW_NAME,
+                order,
+                id=workflow_id(order.order_id),
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                result_type=OrderOutcome,
+                static_summary=f"Order {order.order_id} · customer {order.customer.id} · "
+                f"{len(order.lines)} line(s) · {total} {order.currency} net",
+                static_details=f"Payment: {order.payment_method.value}; invoicing: {order.invoicing.value}; "
+                f"terms: net {order.payment_terms.net_days} days",
+            )
+        except WorkflowAlreadyStartedError:
+            handle = self._client.get_workflow_handle(workflow_id(order.order_id), result_type=OrderOutcome)
+            if await self._started_with(handle) != order:
+                raise OrderConflict(
+                    f"order {order.order_id} already exists with different contents; use a new order id for a new order"
+                ) from None
+            return handle
+
+    async def _started_with(self, handle: WorkflowHandle[Any, Any]) -> PlaceOrder | None:
+        async for event in handle.fetch_history_events():
+            payloads = event.workflow_execution_started_event_attributes.input.payloads
+            if not payloads:
+                return None
+            value = self._client.data_converter.payload_converter.from_payload(payloads[0], PlaceOrder)
+            return value  # type: ignore[no-any-return]
+        return None
+
+    async def status(self, order_id: str) -> StatusView:
+        try:
+            result = await self._handle(order_id).query("status", result_type=StatusView)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise UnknownOrder(f"no order {order_id}: check the id, or start it first") from None
+            raise
+        return result  # type: ignore[no-any-return]
+
+    # Facts from the warehouse and from cash application: signals.
+
+    async def ship(self, order_id: str, shipment: ShipmentDispatched | dict[str, Any]) -> None:
+        await self._signal(order_id, "shipment_dispatched", validated(ShipmentDispatched, shipment))
+
+    async def delivered(self, order_id: str, delivery: ShipmentDelivered | dict[str, Any]) -> None:
+        await self._signal(order_id, "shipment_delivered", validated(ShipmentDelivered, delivery))
+
+    async def payment_received(self, order_id: str, payment: PaymentReceived | dict[str, Any]) -> None:
+        await self._signal(order_id, "payment_received", validated(PaymentReceived, payment))
+
+    # Finance's decisions: updates, answered at once, refused with the reason.
+
+    async def approve_credit(self, order_id: str, decision: ApproveCredit | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "approve_credit", validated(ApproveCredit, decision))
+
+    async def reject_credit(self, order_id: str, decision: RejectCredit | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "reject_credit", validated(RejectCredit, decision))
+
+    async def open_dispute(self, order_id: str, decision: OpenDispute | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "open_dispute", validated(OpenDispute, decision))
+
+    async def resolve_dispute(self, order_id: str, decision: ResolveDispute | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "resolve_dispute", validated(ResolveDispute, decision))
+
+    async def promise_to_pay(self, order_id: str, decision: PromiseToPay | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "promise_to_pay", validated(PromiseToPay, decision))
+
+    async def cancel_order(self, order_id: str, decision: CancelOrder | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "cancel_order", validated(CancelOrder, decision))
+
+    async def write_off(self, order_id: str, decision: WriteOff | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "write_off", validated(WriteOff, decision))
+
+    def _handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
+        return self._client.get_workflow_handle(workflow_id(order_id))
+
+    async def _signal(self, order_id: str, name: str, payload: BaseModel) -> None:
+        try:
+            await self._handle(order_id).signal(name, payload)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise UnknownOrder(f"no open order {order_id} to send {name} to") from None
+            raise
+
+    async def _decide(self, order_id: str, name: str, payload: BaseModel) -> DecisionResult:
+        try:
+            result = await self._handle(order_id).execute_update(name, payload, result_type=DecisionResult)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise DecisionRefused(f"{name} refused for order {order_id}: {reason}") from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise UnknownOrder(f"no open order {order_id} for {name}") from None
+            raise
+        return result  # type: ignore[no-any-return]
+
+
+def describe(view: StatusView) -> str:
+    return (
+        f"{view.order_id}: {view.status.value} ({view.stage.value}), due {view.totals.due} {view.currency}; "
+        f"waiting for {view.waiting_for}"
+    )

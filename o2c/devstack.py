@@ -1,0 +1,234 @@
+"""``o2c dev``: the embedded stack in the foreground.
+
+Starts, in order and each only once the previous one answers: the Temporal dev server with its UI (state
+in a SQLite file under the state folder, our search attributes registered), localstripe, the SendGrid
+sink, the Stripe webhook receiver (registered with localstripe) and the worker. Ctrl-C stops every child
+it started. Starting again reuses the state folder, so workflows in flight carry on.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import structlog
+
+from models.search_attributes import CLI_TYPES
+from o2c.config import Settings
+from o2c.temporal import connect
+
+log = structlog.get_logger("o2c.dev")
+READY_TIMEOUT = 90.0
+
+
+class StackError(RuntimeError):
+    """A one-line reason the stack cannot start."""
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def tool(name: str) -> str:
+    """A console script installed beside this Python (the venv's bin), else on PATH."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def check_port_free(port: int, what: str, setting: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise StackError(f"port {port} ({what}) is busy: stop what uses it or set {setting} to a free port")
+
+
+async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], child: Child) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if child.process.poll() is not None:
+            raise StackError(
+                f"{what} exited with code {child.process.returncode}; see {child.name}.log in the state folder"
+            )
+        try:
+            if await ready():
+                log.info("ready", component=what)
+                return
+        except Exception:  # noqa: S110  (not up yet: any failure to answer means try again)
+            pass
+        await asyncio.sleep(0.3)
+    raise StackError(f"{what} did not become ready within {READY_TIMEOUT:.0f} s")
+
+
+class DevStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = settings.state_dir.resolve()
+        self.children: list[Child] = []
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        return os.environ | {
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
+            "O2C_STATE_DIR": str(self.state),
+            "O2C_DATABASE_URL": s.resolved_database_url(),
+            "O2C_STRIPE_API_BASE": f"http://127.0.0.1:{s.localstripe_port}",
+            "O2C_SENDGRID_HOST": f"http://127.0.0.1:{s.sendgrid_sink_port}",
+        }
+
+    def spawn(self, name: str, argv: list[str]) -> Child:
+        logfile = (self.state / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            argv, stdout=logfile, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True
+        )
+        child = Child(name, process)
+        self.children.append(child)
+        return child
+
+    def check_ports(self) -> None:
+        s = self.settings
+        for port, what, setting in [
+            (s.temporal_port, "Temporal frontend", "O2C_TEMPORAL_PORT"),
+            (s.temporal_ui_port, "Temporal UI", "O2C_TEMPORAL_UI_PORT"),
+            (s.localstripe_port, "localstripe", "O2C_LOCALSTRIPE_PORT"),
+            (s.sendgrid_sink_port, "SendGrid sink", "O2C_SENDGRID_SINK_PORT"),
+            (s.webhook_port, "Stripe webhook receiver", "O2C_WEBHOOK_PORT"),
+        ]:
+            check_port_free(port, what, setting)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.check_ports()
+        o2c = tool("o2c")
+        temporal = self.spawn(
+            "temporal",
+            [
+                tool("temporal"), "server", "start-dev",
+                "--ip", "127.0.0.1",
+                "--port", str(s.temporal_port),
+                "--ui-port", str(s.temporal_ui_port),
+                "--db-filename", str(self.state / "temporal.db"),
+                "--sqlite-pragma", "journal_mode=wal",
+                "--sqlite-pragma", "synchronous=normal",
+                "--log-level", "warn",
+                "--ui-disable-news-fetch",
+                "--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
+                *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
+            ],
+        )  # fmt: skip
+
+        async def temporal_ready() -> bool:
+            client = await connect(f"127.0.0.1:{s.temporal_port}")
+            await client.count_workflows()
+            return True
+
+        await wait_until("Temporal dev server", temporal_ready, temporal)
+        localstripe = self.spawn(
+            "localstripe", [tool("localstripe"), "--port", str(s.localstripe_port), "--from-scratch"]
+        )
+        await wait_until(
+            "localstripe",
+            lambda: _http_ok(
+                f"http://127.0.0.1:{s.localstripe_port}/v1/customers", auth=s.stripe_api_key.get_secret_value()
+            ),
+            localstripe,
+        )
+        sink = self.spawn("sendgrid-sink", [o2c, "sink", "--port", str(s.sendgrid_sink_port)])
+        await wait_until(
+            "SendGrid sink", lambda: _http_ok(f"http://127.0.0.1:{s.sendgrid_sink_port}/_sink/health"), sink
+        )
+        webhook = self.spawn("webhook", [o2c, "webhook", "--port", str(s.webhook_port)])
+        await wait_until("webhook receiver", lambda: _http_ok(f"http://127.0.0.1:{s.webhook_port}/health"), webhook)
+        await self.register_webhook()
+        worker = self.spawn("worker", [o2c, "worker"])
+
+        async def worker_ready() -> bool:
+            return "worker started" in (self.state / "worker.log").read_text(errors="replace")
+
+        await wait_until("worker", worker_ready, worker)
+
+    async def register_webhook(self) -> None:
+        s = self.settings
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"http://127.0.0.1:{s.localstripe_port}/_config/webhooks/o2c",
+                data={
+                    "url": f"http://127.0.0.1:{s.webhook_port}/stripe/webhook",
+                    "secret": s.stripe_webhook_secret.get_secret_value(),
+                },
+                auth=(s.stripe_api_key.get_secret_value(), ""),
+            )
+            response.raise_for_status()
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in reversed(self.children):
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+
+    def first_exited(self) -> Child | None:
+        return next((c for c in self.children if c.process.poll() is not None), None)
+
+
+async def _http_ok(url: str, auth: str | None = None) -> bool:
+    async with httpx.AsyncClient(timeout=2) as http:
+        response = await http.get(url, auth=(auth, "") if auth else None)
+        return response.status_code < 500
+
+
+async def run_dev(settings: Settings, with_demo: bool) -> int:
+    stack = DevStack(settings)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await stack.start()
+        ui = f"http://localhost:{settings.temporal_ui_port}"
+        print(f"\no2c is running. Temporal UI: {ui}/namespaces/default/workflows", flush=True)
+        if with_demo:
+            from o2c.demo import run_demo
+
+            client = await connect(f"127.0.0.1:{settings.temporal_port}")
+            await run_demo(client, settings)
+            print(
+                f"\nDemo orders placed. In the Temporal UI ({ui}) open Workflows and filter with\n"
+                '  OrderStatus="PAID"   or   OrderStatus="CREDIT_HOLD"   or   DunningLevel > 0\n'
+                "Click a workflow: the summary says what the order is, 'Current details' what it waits for,\n"
+                "and Queries → status shows totals, invoices and the timeline.",
+                flush=True,
+            )
+        print(
+            f"Emails: http://127.0.0.1:{settings.sendgrid_sink_port}/_sink/messages · "
+            f"state and logs: {stack.state} · Ctrl-C stops everything.",
+            flush=True,
+        )
+        while not stopping.is_set():
+            exited = stack.first_exited()
+            if exited is not None:
+                raise StackError(f"{exited.name} stopped unexpectedly; see {stack.state / (exited.name + '.log')}")
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=1)
+            except TimeoutError:
+                continue
+        return 0
+    except StackError as exc:
+        print(f"o2c dev: {exc}", file=sys.stderr, flush=True)
+        return 2
+    finally:
+        stack.stop()

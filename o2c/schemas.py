@@ -1,0 +1,64 @@
+"""JSON Schemas of every public payload, generated from the contract models into ``schemas/``."""
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from models.contract import (
+    ApproveCredit,
+    CancelOrder,
+    DecisionResult,
+    OpenDispute,
+    OrderOutcome,
+    PaymentReceived,
+    PlaceOrder,
+    PromiseToPay,
+    RejectCredit,
+    ResolveDispute,
+    ShipmentDelivered,
+    ShipmentDispatched,
+    StatusView,
+    WriteOff,
+)
+
+PUBLISHED: dict[str, type[BaseModel]] = {
+    "workflow-input.PlaceOrder": PlaceOrder,
+    "workflow-result.OrderOutcome": OrderOutcome,
+    "signal.shipment_dispatched": ShipmentDispatched,
+    "signal.shipment_delivered": ShipmentDelivered,
+    "signal.payment_received": PaymentReceived,
+    "decision.approve_credit": ApproveCredit,
+    "decision.reject_credit": RejectCredit,
+    "decision.open_dispute": OpenDispute,
+    "decision.resolve_dispute": ResolveDispute,
+    "decision.promise_to_pay": PromiseToPay,
+    "decision.cancel_order": CancelOrder,
+    "decision.write_off": WriteOff,
+    "update-result.DecisionResult": DecisionResult,
+    "query.status": StatusView,
+}
+
+
+def rendered() -> dict[str, str]:
+    return {
+        f"{name}.json": json.dumps(model.model_json_schema(mode="validation"), indent=2, sort_keys=True) + "\n"
+        for name, model in PUBLISHED.items()
+    }
+
+
+def write(folder: Path) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.json"):
+        stale.unlink()
+    for filename, text in rendered().items():
+        (folder / filename).write_text(text)
+    return sorted(rendered())
+
+
+def stale(folder: Path) -> list[str]:
+    """Files in ``folder`` that differ from what the models generate (missing and extra ones too)."""
+    expected = rendered()
+    present = {p.name for p in folder.glob("*.json")}
+    differing = [n for n, t in expected.items() if n not in present or (folder / n).read_text() != t]
+    return sorted(differing + [n for n in present if n not in expected])
