@@ -78,8 +78,8 @@ class InvoicingActivities:
         ).all()
         shipped: Counter[str] = Counter()
         for shipment in shipments:
-            for line in session.exec(select(ShipmentLine).where(ShipmentLine.shipment_row_id == shipment.id)):
-                shipped[line.sku] += line.quantity
+            for shipped_line in session.exec(select(ShipmentLine).where(ShipmentLine.shipment_row_id == shipment.id)):
+                shipped[shipped_line.sku] += shipped_line.quantity
         if not shipped:
             raise business_error(
                 ErrorType.NOTHING_TO_INVOICE, f"no uninvoiced shipments {request.shipment_ids} on {order.id}"

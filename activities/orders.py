@@ -186,7 +186,7 @@ class OrderActivities:
 
         def decide(decision: str, reason: str) -> CreditAssessment:
             return CreditAssessment(
-                decision=decision,  # type: ignore[arg-type]
+                decision=decision,
                 reason=reason,
                 exposure_minor=exposure,
                 limit_minor=limit,

@@ -101,7 +101,7 @@ class O2CClient:
             if not payloads:
                 return None
             value = self._client.data_converter.payload_converter.from_payload(payloads[0], PlaceOrder)
-            return value  # type: ignore[no-any-return]
+            return value
         return None
 
     async def status(self, order_id: str) -> StatusView:
@@ -111,7 +111,7 @@ class O2CClient:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise UnknownOrder(f"no order {order_id}: check the id, or start it first") from None
             raise
-        return result  # type: ignore[no-any-return]
+        return result
 
     # Facts from the warehouse and from cash application: signals.
 
@@ -169,7 +169,7 @@ class O2CClient:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise UnknownOrder(f"no open order {order_id} for {name}") from None
             raise
-        return result  # type: ignore[no-any-return]
+        return result
 
 
 def describe(view: StatusView) -> str:

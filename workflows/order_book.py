@@ -125,7 +125,9 @@ class OrderBook:
     @property
     def settled(self) -> bool:
         """Everything ordered has shipped, been invoiced and been paid, credited or written off."""
-        return self.fully_shipped and not self.uninvoiced_shipments and self.invoices and self.amount_due_minor == 0
+        return (
+            self.fully_shipped and not self.uninvoiced_shipments and bool(self.invoices) and self.amount_due_minor == 0
+        )
 
     def final_status(self) -> OrderStatus:
         if self.cancelled is not None:
@@ -289,7 +291,7 @@ class OrderBook:
                     amount=from_minor(d.amount_minor, self.currency),
                     reason=d.reason,
                     opened_by=d.opened_by,
-                    status=d.status,  # type: ignore[arg-type]
+                    status=d.status,
                 )
                 for d in self.disputes.values()
             ],

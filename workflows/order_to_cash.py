@@ -697,7 +697,7 @@ class OrderToCash:
         except Exception as err:
             self._refuse(name, f"invalid payload: {_short(err)}")
             return None
-        return value  # type: ignore[no-any-return]
+        return value
 
     def _refuse(self, name: str, reason: str) -> None:
         workflow.logger.warning("refused %s: %s", name, reason)
@@ -773,7 +773,7 @@ class OrderToCash:
             if key.name in values and self._published.get(key.name, "unset") != (value := values[key.name])
         ]
         if updates:
-            workflow.upsert_search_attributes(updates)  # type: ignore[arg-type]
+            workflow.upsert_search_attributes(updates)
             self._published.update(values)
         workflow.set_current_details(
             f"**{status.value}** · due {self._money(self._book.amount_due_minor)} · waiting for {self._waiting_for}"

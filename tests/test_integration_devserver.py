@@ -1,0 +1,129 @@
+"""The happy path on the real dev server with the real activities, database, localstripe and SendGrid sink."""
+
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import stripe
+from sqlmodel import Session, select
+from temporalio.testing import WorkflowEnvironment
+
+from activities import sendgrid_client, stripe_client
+from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
+from models.search_attributes import CLI_TYPES
+from models.tables import CardCharge, EmailOutbox, LedgerEntry
+from o2c.client import O2CClient
+from o2c.config import Settings
+from o2c.sendgrid_sink import create_app as sink_app
+from o2c.temporal import DATA_CONVERTER
+from o2c.webhook import create_app as webhook_app
+from tests.harness import eventually, running_worker
+from tests.support import BackgroundServer, Database, binary, free_port, sample_order
+
+pytestmark = pytest.mark.integration
+SECRET = "whsec_test_integration"
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the integration tests, our search attributes registered at start."""
+    extra = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
+    for name, kind in CLI_TYPES.items():
+        extra += ["--search-attribute", f"{name}={kind}"]
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER, dev_server_existing_path=binary("temporal"),
+        dev_server_extra_args=extra, ui=False,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([binary("localstripe"), "--port", str(port), "--from-scratch"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/v1/customers", auth=("sk_test_x", ""), timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_card_order_paid_end_to_end(
+    dev_env: WorkflowEnvironment, localstripe: str, database: Database, tmp_path: Path, task_queue: str
+) -> None:
+    sink_port, webhook_port = free_port(), free_port()
+    settings = Settings(database_url=database.url, stripe_api_base=localstripe,
+                        sendgrid_host=f"http://127.0.0.1:{sink_port}", stripe_webhook_secret=SECRET)
+    order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method="pm_card_visa")
+    with BackgroundServer(sink_app(tmp_path / "mail"), sink_port), \
+            BackgroundServer(webhook_app(dev_env.client, SECRET), webhook_port):
+        httpx.post(f"{localstripe}/_config/webhooks/it-{webhook_port}", auth=("sk_test_x", ""),
+                   data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET})
+        async with running_worker(dev_env.client, database, task_queue, mail=sendgrid_client(settings),
+                                  stripe_api=stripe_client(settings), settings=settings):
+            o2c = O2CClient(dev_env.client, task_queue)
+            handle = await o2c.start_order(order)
+            await o2c.ship(order.order_id, ShipmentDispatched(
+                shipment_id="S1", lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
+                carrier="UPS", tracking_number="1Z1", dispatched_at=datetime.now(UTC)))
+            outcome = await handle.result()
+            forged = httpx.post(f"http://127.0.0.1:{webhook_port}/stripe/webhook", content=b'{"id": "evt_1"}',
+                                headers={"Stripe-Signature": "t=1,v1=deadbeef"})
+        mails = httpx.get(f"http://127.0.0.1:{sink_port}/_sink/messages").json()
+    assert outcome.status == OrderStatus.PAID
+    assert forged.status_code == 400
+    invoice_mails = [m for m in mails if m["payload"]["subject"].startswith("Invoice")]
+    assert len(invoice_mails) == 1
+    assert invoice_mails[0]["payload"]["personalizations"][0]["to"][0]["email"] == "ada@example.com"
+    with Session(database.engine) as session:
+        charges = session.exec(select(CardCharge)).all()
+        assert [c.status for c in charges] == ["succeeded"]
+        assert len(session.exec(select(EmailOutbox)).all()) == 1
+        journals = {e.journal.split(":")[0] for e in session.exec(select(LedgerEntry)).all()}
+        assert journals == {"invoice", "payment"}
+    intent = stripe_client(settings).v1.payment_intents.retrieve(charges[0].stripe_payment_intent or "")
+    assert intent.status == "succeeded"
+    assert intent.amount == 4948
+
+
+async def test_status_and_search_attributes_visible(
+    dev_env: WorkflowEnvironment, sqlite_db: Database, task_queue: str
+) -> None:
+    order = sample_order()
+    async with running_worker(dev_env.client, sqlite_db, task_queue):
+        o2c = O2CClient(dev_env.client, task_queue)
+        handle = await o2c.start_order(order)
+        await eventually(handle, lambda s: s.status == OrderStatus.AWAITING_SHIPMENT, "approved")
+        summary = await (await handle.describe()).static_summary()
+        assert summary is not None
+        assert order.order_id in summary
+        found = []
+        for _ in range(50):
+            found = [w.id async for w in dev_env.client.list_workflows(
+                f'OrderStatus="AWAITING_SHIPMENT" AND CustomerId="CUST-1" AND WorkflowId="{handle.id}"')]
+            if found:
+                break
+            time.sleep(0.1)
+        assert found == [handle.id]
+        await o2c.cancel_order(order.order_id, {"by": "test", "reason": "done looking"})
+        await handle.result()
+
+
+def test_stripe_sdk_is_pointed_at_localstripe(localstripe: str) -> None:
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe})
+    assert client.v1.customers.create(params={"email": "x@example.com"}).id.startswith("cus_")
