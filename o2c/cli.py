@@ -16,7 +16,7 @@ SCHEMAS = Path("schemas")
 def _serve(app: Any, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(app, host=get_settings().bind_host, port=port, log_level="warning")
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -59,7 +59,9 @@ def cmd_webhook(args: argparse.Namespace) -> int:
         import uvicorn
 
         app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value())
-        config = uvicorn.Config(app, host="127.0.0.1", port=args.port or settings.webhook_port, log_level="warning")
+        config = uvicorn.Config(
+            app, host=settings.bind_host, port=args.port or settings.webhook_port, log_level="warning"
+        )
         await uvicorn.Server(config).serve()
 
     asyncio.run(main())

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     fulfillment_alert_days: int = 14
     dunning_policy_file: Path | None = None
 
+    bind_host: str = "127.0.0.1"
     temporal_ui_port: int = 8233
     temporal_port: int = 7233
     localstripe_port: int = 8420

@@ -2,8 +2,10 @@
 
 import asyncio
 import concurrent.futures
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -53,3 +55,15 @@ async def eventually(handle: WorkflowHandle[Any, Any], check: Callable[[StatusVi
             return last
         await asyncio.sleep(0.025)
     raise AssertionError(f"never reached: {what}; last status {last.model_dump_json(indent=1) if last else None}")
+
+
+HISTORIES = Path(__file__).with_name("histories")
+
+
+async def keep_history(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    """With O2C_RECORD_HISTORIES=1, saves the finished run's history for the replay test."""
+    if os.environ.get("O2C_RECORD_HISTORIES") != "1":
+        return
+    HISTORIES.mkdir(exist_ok=True)
+    history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())

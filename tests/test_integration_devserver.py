@@ -35,8 +35,10 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     for name, kind in CLI_TYPES.items():
         extra += ["--search-attribute", f"{name}={kind}"]
     env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER, dev_server_existing_path=binary("temporal"),
-        dev_server_extra_args=extra, ui=False,
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_extra_args=extra,
+        ui=False,
     )
     try:
         yield env
@@ -47,8 +49,11 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture(scope="session")
 def localstripe() -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen([binary("localstripe"), "--port", str(port), "--from-scratch"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary("localstripe"), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -67,23 +72,48 @@ async def test_card_order_paid_end_to_end(
     dev_env: WorkflowEnvironment, localstripe: str, database: Database, tmp_path: Path, task_queue: str
 ) -> None:
     sink_port, webhook_port = free_port(), free_port()
-    settings = Settings(database_url=database.url, stripe_api_base=localstripe,
-                        sendgrid_host=f"http://127.0.0.1:{sink_port}", stripe_webhook_secret=SECRET)
+    settings = Settings(
+        database_url=database.url,
+        stripe_api_base=localstripe,
+        sendgrid_host=f"http://127.0.0.1:{sink_port}",
+        stripe_webhook_secret=SECRET,
+    )
     order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method="pm_card_visa")
-    with BackgroundServer(sink_app(tmp_path / "mail"), sink_port), \
-            BackgroundServer(webhook_app(dev_env.client, SECRET), webhook_port):
-        httpx.post(f"{localstripe}/_config/webhooks/it-{webhook_port}", auth=("sk_test_x", ""),
-                   data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET})
-        async with running_worker(dev_env.client, database, task_queue, mail=sendgrid_client(settings),
-                                  stripe_api=stripe_client(settings), settings=settings):
+    with (
+        BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
+        BackgroundServer(webhook_app(dev_env.client, SECRET), webhook_port),
+    ):
+        httpx.post(
+            f"{localstripe}/_config/webhooks/it-{webhook_port}",
+            auth=("sk_test_x", ""),
+            data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
+        )
+        async with running_worker(
+            dev_env.client,
+            database,
+            task_queue,
+            mail=sendgrid_client(settings),
+            stripe_api=stripe_client(settings),
+            settings=settings,
+        ):
             o2c = O2CClient(dev_env.client, task_queue)
             handle = await o2c.start_order(order)
-            await o2c.ship(order.order_id, ShipmentDispatched(
-                shipment_id="S1", lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
-                carrier="UPS", tracking_number="1Z1", dispatched_at=datetime.now(UTC)))
+            await o2c.ship(
+                order.order_id,
+                ShipmentDispatched(
+                    shipment_id="S1",
+                    lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
+                    carrier="UPS",
+                    tracking_number="1Z1",
+                    dispatched_at=datetime.now(UTC),
+                ),
+            )
             outcome = await handle.result()
-            forged = httpx.post(f"http://127.0.0.1:{webhook_port}/stripe/webhook", content=b'{"id": "evt_1"}',
-                                headers={"Stripe-Signature": "t=1,v1=deadbeef"})
+            forged = httpx.post(
+                f"http://127.0.0.1:{webhook_port}/stripe/webhook",
+                content=b'{"id": "evt_1"}',
+                headers={"Stripe-Signature": "t=1,v1=deadbeef"},
+            )
         mails = httpx.get(f"http://127.0.0.1:{sink_port}/_sink/messages").json()
     assert outcome.status == OrderStatus.PAID
     assert forged.status_code == 400
@@ -114,8 +144,12 @@ async def test_status_and_search_attributes_visible(
         assert order.order_id in summary
         found = []
         for _ in range(50):
-            found = [w.id async for w in dev_env.client.list_workflows(
-                f'OrderStatus="AWAITING_SHIPMENT" AND CustomerId="CUST-1" AND WorkflowId="{handle.id}"')]
+            found = [
+                w.id
+                async for w in dev_env.client.list_workflows(
+                    f'OrderStatus="AWAITING_SHIPMENT" AND CustomerId="CUST-1" AND WorkflowId="{handle.id}"'
+                )
+            ]
             if found:
                 break
             time.sleep(0.1)

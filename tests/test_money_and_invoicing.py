@@ -14,8 +14,9 @@ from models.money import MoneyError, from_minor, to_minor
 from tests.support import sample_order
 
 
-@pytest.mark.parametrize(("currency", "amount", "minor"), [("JPY", "1234", 1234), ("USD", "12.34", 1234),
-                                                           ("KWD", "1.234", 1234)])
+@pytest.mark.parametrize(
+    ("currency", "amount", "minor"), [("JPY", "1234", 1234), ("USD", "12.34", 1234), ("KWD", "1.234", 1234)]
+)
 def test_exponents(currency: str, amount: str, minor: int) -> None:
     assert to_minor(Decimal(amount), currency) == minor
     assert from_minor(minor, currency) == Decimal(amount)

@@ -26,8 +26,13 @@ def test_migrations_match_the_models(database: Database) -> None:
 
 
 def test_sink_accepts_what_the_sdk_sends() -> None:
-    mail = Mail(from_email="billing@example.com", to_emails="ap@example.com", subject="Invoice",
-                plain_text_content="text", html_content="<p>html</p>")
+    mail = Mail(
+        from_email="billing@example.com",
+        to_emails="ap@example.com",
+        subject="Invoice",
+        plain_text_content="text",
+        html_content="<p>html</p>",
+    )
     mail.custom_arg = [CustomArg("o2c_email_key", "k1")]
     assert problems(mail.get()) == []
 
@@ -36,6 +41,10 @@ def test_sink_refuses_what_sendgrid_refuses() -> None:
     assert problems({"personalizations": [], "from": {"email": "a@example.com"}}) == [
         "personalizations: at least one personalization is required"
     ]
-    assert any("unexpected" in p for p in problems({"personalizations": [{"to": [{"email": "a@b.co"}]}],
-                                                   "from": {"email": "a@b.co"}, "colour": "red"}))
+    assert any(
+        "unexpected" in p
+        for p in problems(
+            {"personalizations": [{"to": [{"email": "a@b.co"}]}], "from": {"email": "a@b.co"}, "colour": "red"}
+        )
+    )
     assert any("'from' is a required property" in p for p in problems({"personalizations": [{"to": []}]}))

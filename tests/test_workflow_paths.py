@@ -18,7 +18,7 @@ from models.contract import (
 )
 from models.tables import Invoice, LedgerEntry, Order
 from o2c.client import DecisionRefused, InvalidInput, O2CClient, OrderConflict, UnknownOrder
-from tests.harness import eventually, running_worker, start, status
+from tests.harness import eventually, keep_history, running_worker, start, status
 from tests.support import Database, sample_order
 
 
@@ -50,6 +50,7 @@ async def test_paid_on_time(time_env: WorkflowEnvironment, sqlite_db: Database, 
         assert view.totals.due == Decimal("49.48")  # (39.98 + 5.00) + 10% tax
         await handle.signal("payment_received", payment("P1", "49.48"))
         outcome = await handle.result()
+        await keep_history(handle, "paid_on_time")
     assert outcome.status == OrderStatus.PAID
     assert outcome.totals.paid == Decimal("49.48")
     assert [s for s in mail.subjects() if s.startswith("Invoice")] == [
@@ -68,6 +69,7 @@ async def test_reminders_then_paid(time_env: WorkflowEnvironment, sqlite_db: Dat
         assert view.status == OrderStatus.OVERDUE
         await handle.signal("payment_received", payment("P1", "49.48"))
         outcome = await handle.result()
+        await keep_history(handle, "paid_after_reminders")
     assert outcome.status == OrderStatus.PAID
     reminders = [s for s in mail.subjects() if "overdue" in s or "Reminder" in s]
     assert len(reminders) == 3  # pre-due, overdue, second
@@ -91,6 +93,7 @@ async def test_credit_hold_then_approved(time_env: WorkflowEnvironment, sqlite_d
         view = await eventually(handle, lambda s: s.totals.due > 0, "invoiced")
         await o2c.payment_received(order.order_id, payment("P1", str(view.totals.due)))
         assert (await handle.result()).status == OrderStatus.PAID
+        await keep_history(handle, "credit_hold_approved")
     assert any(s.startswith("Credit hold") for s in mail.subjects())
 
 
@@ -107,6 +110,7 @@ async def test_credit_hold_rejected_by_signal(
         assert "reason" in [e for e in view.timeline if e.refused][0].detail
         await handle.signal("reject_credit", {"by": "cfo", "reason": "exposure too high"})
         outcome = await handle.result()
+        await keep_history(handle, "credit_rejected")
     assert outcome.status == OrderStatus.REJECTED
     assert any("cannot accept" in m["content"][0]["value"] for m in mail.sent)
     with Session(sqlite_db.engine) as session:
@@ -119,6 +123,7 @@ async def test_credit_hold_expires(time_env: WorkflowEnvironment, sqlite_db: Dat
     async with running_worker(time_env.client, sqlite_db, task_queue) as mail:
         handle = await start(time_env.client, order, task_queue)
         outcome = await handle.result()  # time skips through the reminder and the 7-day expiry
+        await keep_history(handle, "credit_hold_expired")
     assert outcome.status == OrderStatus.CANCELLED
     subjects = mail.subjects()
     assert any(s.startswith("Still waiting") for s in subjects)
@@ -144,6 +149,7 @@ async def test_partial_shipments_invoiced_per_shipment(
         await handle.signal("payment_received", payment("P1", "49.48"))
         await handle.signal("payment_received", payment("P1", "49.48"))  # at-least-once delivery
         outcome = await handle.result()
+        await keep_history(handle, "partial_shipments")
     assert outcome.status == OrderStatus.PAID and outcome.totals.paid == Decimal("49.48")
     with Session(database.engine) as session:
         invoices = session.exec(select(Invoice).order_by(col(Invoice.number))).all()
@@ -175,6 +181,7 @@ async def test_dispute_pauses_dunning_and_credit_note_settles(
         view = await eventually(handle, lambda s: s.totals.credited == Decimal("5.50"), "credited")
         await o2c.payment_received(order.order_id, payment("P1", str(view.totals.due)))
         outcome = await handle.result()
+        await keep_history(handle, "dispute")
     assert outcome.status == OrderStatus.PAID
     assert outcome.totals.credited == Decimal("5.50")
     assert not [s for s in mail.subjects() if "overdue" in s]
@@ -193,6 +200,7 @@ async def test_cancel_before_shipment_releases_credit(
             assert reserved is not None and reserved.credit_reserved_minor == 4948
         await o2c.cancel_order(order.order_id, {"by": "ops", "reason": "customer asked"})
         outcome = await handle.result()
+        await keep_history(handle, "cancellation")
         with pytest.raises(UnknownOrder):
             await o2c.cancel_order(order.order_id, {"by": "ops", "reason": "again"})
     assert outcome.status == OrderStatus.CANCELLED
@@ -216,6 +224,7 @@ async def test_written_off_after_final_notice(
         assert view.totals.due == Decimal("39.48")
         await o2c.write_off(order.order_id, {"by": "cfo", "reason": "customer insolvent"})
         outcome = await handle.result()
+        await keep_history(handle, "written_off")
     assert outcome.status == OrderStatus.WRITTEN_OFF
     assert outcome.totals.written_off == Decimal("39.48")
     assert any(s.startswith("Escalation") for s in mail.subjects())

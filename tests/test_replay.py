@@ -1,0 +1,39 @@
+"""Recorded histories of every main path replay against today's workflow code.
+
+A change to OrderToCash that would break orders in flight fails here; such a change goes behind
+``workflow.patched`` (README, "Changing the workflow"). Re-record with ``O2C_RECORD_HISTORIES=1``
+only when adding paths, never to make this test pass.
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from o2c.temporal import DATA_CONVERTER
+from workers.worker import sandbox
+from workflows.order_to_cash import OrderToCash
+
+HISTORIES = sorted((Path(__file__).with_name("histories")).glob("*.json"))
+EXPECTED = {
+    "paid_on_time",
+    "paid_after_reminders",
+    "credit_hold_approved",
+    "credit_rejected",
+    "credit_hold_expired",
+    "partial_shipments",
+    "dispute",
+    "cancellation",
+    "written_off",
+}
+
+
+def test_every_main_path_is_recorded() -> None:
+    assert {p.stem for p in HISTORIES} >= EXPECTED
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    replayer = Replayer(workflows=[OrderToCash], data_converter=DATA_CONVERTER, workflow_runner=sandbox())
+    await replayer.replay_workflow(WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text()))
