@@ -1,7 +1,7 @@
 """The happy path on the real dev server with the real activities, database, localstripe and SendGrid sink."""
 
+import asyncio
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +61,7 @@ def localstripe() -> Iterator[str]:
                 httpx.get(f"{base}/v1/customers", auth=("sk_test_x", ""), timeout=1)
                 break
             except httpx.HTTPError:
-                time.sleep(0.1)
+                await asyncio.sleep(0.1)
         yield base
     finally:
         process.terminate()
@@ -152,7 +152,7 @@ async def test_status_and_search_attributes_visible(
             ]
             if found:
                 break
-            time.sleep(0.1)
+            await asyncio.sleep(0.1)
         assert found == [handle.id]
         await o2c.cancel_order(order.order_id, {"by": "test", "reason": "done looking"})
         await handle.result()
