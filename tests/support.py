@@ -121,26 +121,24 @@ def free_port() -> int:
 
 
 class BackgroundServer:
-    """An ASGI app served by uvicorn on a thread, for the duration of a test."""
+    """An ASGI app served by uvicorn on the test's own event loop, for the duration of a test."""
 
     def __init__(self, app: Any, port: int) -> None:
-        import threading
-
         import uvicorn
 
         self.port = port
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> "BackgroundServer":
-        import time
+    async def __aenter__(self) -> "BackgroundServer":
+        import asyncio
 
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self
+        self.task = asyncio.create_task(self.server.serve())
+        for _ in range(500):
+            if self.server.started:
+                return self
+            await asyncio.sleep(0.01)
+        raise RuntimeError(f"server on port {self.port} did not start")
 
-    def __exit__(self, *_: object) -> None:
+    async def __aexit__(self, *_: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        await self.task

@@ -2,6 +2,7 @@
 
 import asyncio
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,7 +62,7 @@ def localstripe() -> Iterator[str]:
                 httpx.get(f"{base}/v1/customers", auth=("sk_test_x", ""), timeout=1)
                 break
             except httpx.HTTPError:
-                await asyncio.sleep(0.1)
+                time.sleep(0.1)
         yield base
     finally:
         process.terminate()
@@ -79,11 +80,12 @@ async def test_card_order_paid_end_to_end(
         stripe_webhook_secret=SECRET,
     )
     order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method="pm_card_visa")
-    with (
+    async with (
         BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
         BackgroundServer(webhook_app(dev_env.client, SECRET), webhook_port),
+        httpx.AsyncClient() as http,
     ):
-        httpx.post(
+        await http.post(
             f"{localstripe}/_config/webhooks/it-{webhook_port}",
             auth=("sk_test_x", ""),
             data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
@@ -109,12 +111,12 @@ async def test_card_order_paid_end_to_end(
                 ),
             )
             outcome = await handle.result()
-            forged = httpx.post(
+            forged = await http.post(
                 f"http://127.0.0.1:{webhook_port}/stripe/webhook",
                 content=b'{"id": "evt_1"}',
                 headers={"Stripe-Signature": "t=1,v1=deadbeef"},
             )
-        mails = httpx.get(f"http://127.0.0.1:{sink_port}/_sink/messages").json()
+        mails = (await http.get(f"http://127.0.0.1:{sink_port}/_sink/messages")).json()
     assert outcome.status == OrderStatus.PAID
     assert forged.status_code == 400
     invoice_mails = [m for m in mails if m["payload"]["subject"].startswith("Invoice")]

@@ -99,6 +99,7 @@ class OrderToCash:
         self._published: dict[str, Any] = {}
         self._fulfillment_alerted = False
         self._prepayments: list[PaymentReceived] = []
+        self._applied_payments: set[str] = set()
         self._write_offs = 0
 
     # -------------------------------------------------------------------------------- the process
@@ -312,6 +313,8 @@ class OrderToCash:
         )
 
     async def _apply_payment(self, payment: PaymentReceived) -> None:
+        if payment.payment_id in self._applied_payments:
+            return  # the card charge and Stripe's webhook both report the same PaymentIntent
         if not self._book.invoices:
             self._prepayments.append(payment)  # applied as soon as there is an invoice to apply it to
             return
@@ -321,6 +324,7 @@ class OrderToCash:
             BalanceChanged,
             summary=f"apply payment {payment.payment_id}",
         )
+        self._applied_payments.add(payment.payment_id)
         self._book.apply(change, "payment")
         self._note("payment_applied", f"{payment.payment_id}: {payment.amount} {payment.currency}")
         if self._book.amount_due_minor == 0:
