@@ -208,7 +208,7 @@ async def run_dev(settings: Settings, with_demo: bool) -> int:
             await run_demo(client, settings)
             print(
                 f"\nDemo orders placed. In the Temporal UI ({ui}) open Workflows and filter with\n"
-                '  OrderStatus="PAID"   or   OrderStatus="CREDIT_HOLD"   or   DunningLevel > 0\n'
+                '  OrderStatus="PAID"   or   OrderStatus="DISPUTED"   or   CustomerId="ACME"\n'
                 "Click a workflow: the summary says what the order is, 'Current details' what it waits for,\n"
                 "and Queries → status shows totals, invoices and the timeline.",
                 flush=True,
