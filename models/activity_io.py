@@ -41,7 +41,6 @@ class ErrorType(StrEnum):
     UNKNOWN_ORDER = "UnknownOrder"
     NOTHING_TO_INVOICE = "NothingToInvoice"
     INVALID_DECISION = "InvalidDecision"
-    CARD_DECLINED = "CardDeclined"
 
 
 class RecordOrder(Message):

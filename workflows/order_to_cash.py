@@ -534,9 +534,7 @@ class OrderToCash:
         self._validate(command, self._approve_credit)
 
     def _approve_credit(self, command: ApproveCredit, dry_run: bool = False) -> str:
-        self._check(
-            self._book.refuse_credit_decision() or ("a decision is already on its way" if self._credit_answer else None)
-        )
+        self._check(self._refuse_credit_answer())
         if not dry_run:
             self._credit_answer = command
         return "credit approved"
@@ -554,9 +552,7 @@ class OrderToCash:
         self._validate(command, self._reject_credit)
 
     def _reject_credit(self, command: RejectCredit, dry_run: bool = False) -> str:
-        self._check(
-            self._book.refuse_credit_decision() or ("a decision is already on its way" if self._credit_answer else None)
-        )
+        self._check(self._refuse_credit_answer())
         if not dry_run:
             self._credit_answer = command
         return "credit rejected"
@@ -668,6 +664,13 @@ class OrderToCash:
     @property
     def _order_id(self) -> str:
         return self._book.order.order_id
+
+    def _refuse_credit_answer(self) -> str | None:
+        """Approve and reject share one rule: only on hold, and only the first answer counts."""
+        refusal = self._book.refuse_credit_decision()
+        if refusal is None and self._credit_answer is not None:
+            return "a decision is already on its way"
+        return refusal
 
     def _check(self, refusal: str | None) -> None:
         if refusal is not None:
