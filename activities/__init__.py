@@ -8,12 +8,15 @@ from sendgrid import SendGridAPIClient
 from sqlalchemy import Engine
 
 from activities.cash import CashActivities
+from activities.credit import CreditActivities, RiskScorer
+from activities.customers import CustomerActivities
 from activities.email import EmailActivities
 from activities.invoicing import InvoicingActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from models.policy import OrderPolicy
 from o2c.config import Settings
+from o2c.policies import load_credit_rules
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
@@ -34,16 +37,21 @@ def build_activities(
     policy: OrderPolicy,
     sendgrid: SendGridAPIClient | None = None,
     stripe_api: stripe.StripeClient | None = None,
+    scorer: RiskScorer | None = None,
 ) -> list[Callable[..., Any]]:
     """Real clients from settings unless given (tests pass their own)."""
-    orders = OrderActivities(engine, settings, policy)
+    credit = CreditActivities(engine, load_credit_rules(settings), scorer)
+    customers = CustomerActivities(engine, settings)
+    orders = OrderActivities(engine, settings, policy, credit)
     invoicing = InvoicingActivities(engine, settings.invoice_series)
     cash = CashActivities(engine)
     email = EmailActivities(engine, settings, sendgrid or sendgrid_client(settings))
     payments = PaymentActivities(engine, stripe_api or stripe_client(settings))
     return [
         orders.record_order,
-        orders.check_credit,
+        credit.check_credit,
+        credit.recheck_credit,
+        customers.change_customer,
         orders.record_order_event,
         orders.record_shipment,
         orders.record_delivery,

@@ -29,6 +29,7 @@ TO_CUSTOMER = {
     EmailKind.ORDER_REJECTED,
     EmailKind.ORDER_CANCELLED,
     EmailKind.CARD_DECLINED,
+    EmailKind.ORDER_REST_CANCELLED,
 }
 
 
@@ -41,7 +42,10 @@ class EmailActivities:
     @activity.defn(name="send_email")
     def send_email(self, request: SendEmail) -> EmailSent:
         with transaction(self._engine) as session:
-            facts = self._facts(session, request.order_id, request.invoice_number, request.note)
+            if request.order_id is None:
+                facts = self._customer_facts(session, request.customer_id or "", request.note)
+            else:
+                facts = self._facts(session, request.order_id, request.invoice_number, request.note)
             recipient = facts["customer_email"] if request.kind in TO_CUSTOMER else self._team(request.kind)
         return self._deliver(
             request.key, request.order_id, request.kind.value, recipient, render(request.kind.value, facts)
@@ -80,7 +84,20 @@ class EmailActivities:
     def _team(self, kind: EmailKind) -> str:
         if kind in (EmailKind.CREDIT_HOLD, EmailKind.CREDIT_HOLD_REMINDER):
             return self._settings.finance_email
+        if kind is EmailKind.CUSTOMER_BILLING_CHANGED:
+            return self._settings.accounts_receivable_email
         return self._settings.operations_email
+
+    def _customer_facts(self, session: Session, customer_id: str, note: str) -> dict[str, str]:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise ApplicationError(f"customer {customer_id} is not in the master", non_retryable=True)
+        return {
+            "customer_id": customer.id,
+            "customer_name": customer.name,
+            "customer_email": customer.invoice_email,
+            "note": note,
+        }
 
     def _facts(self, session: Session, order_id: str, invoice_number: str | None, note: str) -> dict[str, str]:
         order = load_order(session, order_id)
@@ -88,8 +105,9 @@ class EmailActivities:
         assert customer is not None
         facts = {
             "order_id": order.id,
+            "customer_id": customer.id,
             "customer_name": customer.name,
-            "customer_email": customer.email,
+            "customer_email": customer.invoice_email,
             "amount": format_money(order.total_minor, order.currency),
             "note": note,
             "invoice_number": "",
@@ -107,7 +125,7 @@ class EmailActivities:
             }
         return facts
 
-    def _deliver(self, key: str, order_id: str, kind: str, recipient: str, email: Rendered) -> EmailSent:
+    def _deliver(self, key: str, order_id: str | None, kind: str, recipient: str, email: Rendered) -> EmailSent:
         logger = log(order_id, email_key=key, kind=kind)
         with transaction(self._engine) as session:
             row = session.get(EmailOutbox, key)
@@ -137,7 +155,7 @@ class EmailActivities:
         logger.info("email sent", message_id=message_id)
         return EmailSent(message_id=message_id, already_sent=False)
 
-    def _post(self, key: str, order_id: str, recipient: str, email: Rendered) -> str:
+    def _post(self, key: str, order_id: str | None, recipient: str, email: Rendered) -> str:
         mail = Mail(
             from_email=self._settings.mail_from,
             to_emails=recipient,
@@ -145,7 +163,9 @@ class EmailActivities:
             plain_text_content=email.text,
             html_content=email.html,
         )
-        mail.custom_arg = [CustomArg("o2c_email_key", key), CustomArg("o2c_order_id", order_id)]
+        mail.custom_arg = [CustomArg("o2c_email_key", key)] + (
+            [CustomArg("o2c_order_id", order_id)] if order_id else []
+        )
         try:
             response = self._sendgrid.send(mail)
         except HTTPError as exc:

@@ -56,8 +56,10 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     ),
     "credit_hold": (
         "Credit hold: order {order_id}",
-        "Finance team,\n\norder {order_id} ({amount}) is on credit hold: {note}.\n\nApprove or reject it with "
-        "the approve_credit or reject_credit decision on workflow order-{order_id}.",
+        "Finance team,\n\norder {order_id} ({amount}) of customer {customer_id} is on credit hold.\n\n{note}"
+        "\n\nApprove or reject it with `o2c finance approve-credit {order_id} --by <you>` or "
+        "`o2c finance reject-credit {order_id} --by <you> --reason <why>` (the approve_credit and reject_credit "
+        "decisions on workflow order-{order_id}).",
     ),
     "credit_hold_reminder": (
         "Still waiting: credit hold on order {order_id}",
@@ -72,6 +74,16 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "order_cancelled": (
         "Order {order_id} cancelled",
         "Hello {customer_name},\n\norder {order_id} has been cancelled: {note}" + _SIGNATURE,
+    ),
+    "order_rest_cancelled": (
+        "Order {order_id}: items not yet shipped are cancelled",
+        "Hello {customer_name},\n\nwe cannot extend further credit on order {order_id}: {note}. The items "
+        "already shipped are invoiced with payment due at once; the items not yet shipped are cancelled." + _SIGNATURE,
+    ),
+    "customer_billing_changed": (
+        "Billing data changed: customer {customer_id}",
+        "Accounts receivable,\n\nthe billing data of {customer_name} ({customer_id}) changed in the customer "
+        "master; invoices from now on use the new data.\n\n{note}",
     ),
     "shipment_exception": (
         "Shipment exception on order {order_id}",

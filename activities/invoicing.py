@@ -117,8 +117,13 @@ class InvoicingActivities:
             )
         net = sum(line.net_minor for line in invoice_lines)
         tax = sum(line.tax_minor for line in invoice_lines)
-        discount, discount_until = early_payment_discount(
-            net + tax, Decimal(order.discount_percent), order.discount_days, request.issued_on, order.currency
+        # Due at once after credit was withdrawn (re-check rejected): no terms, no early-payment discount.
+        discount, discount_until = (
+            (0, None)
+            if request.due_now
+            else early_payment_discount(
+                net + tax, Decimal(order.discount_percent), order.discount_days, request.issued_on, order.currency
+            )
         )
         invoice = Invoice(
             number=number,
@@ -133,7 +138,11 @@ class InvoicingActivities:
             discount_minor=discount,
             discount_until=discount_until,
             issued_on=request.issued_on,
-            due_date=due_date(request.issued_on, order.net_days, order.end_of_month),
+            due_date=(
+                request.issued_on
+                if request.due_now
+                else due_date(request.issued_on, order.net_days, order.end_of_month)
+            ),
             payment_reference=rf_reference(number.replace("-", "")[-21:]),
             status="open",
             created_at=datetime.now(UTC),

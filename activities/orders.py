@@ -1,18 +1,17 @@
-"""Order records, credit decisions and the audit trail: the database side of an order's life."""
+"""Order records, shipments and the audit trail: the database side of an order's life (credit: ``credit``)."""
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, func, update
+from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.context import business_error, log
 from models.activity_io import (
     CloseOrder,
-    CreditAssessment,
-    CreditCheck,
     DisputeRecord,
     ErrorType,
     OrderEvent,
@@ -21,13 +20,16 @@ from models.activity_io import (
     RecordOrder,
     RecordShipment,
 )
-from models.contract import OrderStatus, PlaceOrder
+from models.contract import OrderStatus, PaymentTerms, PlaceOrder
 from models.invoicing import line_amounts
 from models.money import to_minor
 from models.policy import OrderPolicy
-from models.tables import AuditEntry, Customer, Dispute, Invoice, Order, OrderLine, Shipment, ShipmentLine
+from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import is_postgres, transaction
+from o2c.db import transaction
+
+if TYPE_CHECKING:
+    from activities.credit import CreditActivities
 
 RELEASING_STATUSES = {OrderStatus.REJECTED, OrderStatus.CANCELLED}
 
@@ -68,10 +70,11 @@ def load_order(session: Session, order_id: str) -> Order:
 
 
 class OrderActivities:
-    def __init__(self, engine: Engine, settings: Settings, policy: OrderPolicy) -> None:
+    def __init__(self, engine: Engine, settings: Settings, policy: OrderPolicy, credit: "CreditActivities") -> None:
         self._engine = engine
         self._settings = settings
         self._policy = policy
+        self._credit = credit
 
     @activity.defn(name="record_order")
     def record_order(self, request: RecordOrder) -> OrderRecorded:
@@ -88,7 +91,8 @@ class OrderActivities:
                         "use a new order id for a new order",
                     )
                 return OrderRecorded(order_total_minor=total, policy=self._policy)
-            self._upsert_customer(session, order)
+            customer_terms = self._upsert_customer(session, order)
+            terms = order.payment_terms or customer_terms
             session.add(
                 Order(
                     id=order.order_id,
@@ -98,10 +102,10 @@ class OrderActivities:
                     status=OrderStatus.PENDING.value,
                     payment_method=order.payment_method.value,
                     stripe_payment_method=order.stripe_payment_method,
-                    net_days=order.payment_terms.net_days,
-                    end_of_month=order.payment_terms.end_of_month,
-                    discount_percent=str(order.payment_terms.discount_percent),
-                    discount_days=order.payment_terms.discount_days,
+                    net_days=terms.net_days,
+                    end_of_month=terms.end_of_month,
+                    discount_percent=str(terms.discount_percent),
+                    discount_days=terms.discount_days,
                     invoicing=order.invoicing.value,
                     fingerprint=fingerprint,
                     placed_at=request.placed_at,
@@ -125,9 +129,12 @@ class OrderActivities:
         log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
         return OrderRecorded(order_total_minor=total, policy=self._policy)
 
-    def _upsert_customer(self, session: Session, order: PlaceOrder) -> None:
-        if session.get(Customer, order.customer.id) is not None:
-            return
+    def _upsert_customer(self, session: Session, order: PlaceOrder) -> PaymentTerms:
+        """The customer master wins over what a storefront sends; an unknown customer is created with the
+        default credit limit. Returns the customer's default payment terms."""
+        known = session.get(Customer, order.customer.id)
+        if known is not None:
+            return PaymentTerms.model_validate_json(known.payment_terms) if known.payment_terms else PaymentTerms()
         session.add(
             Customer(
                 id=order.customer.id,
@@ -141,86 +148,19 @@ class OrderActivities:
             )
         )
         session.flush()
-
-    @activity.defn(name="check_credit")
-    def check_credit(self, request: CreditCheck) -> CreditAssessment:
-        with transaction(self._engine) as session:
-            order = load_order(session, request.order_id)
-            customer = self._lock_customer(session, order.customer_id)
-            assessment = self._assess(session, order, customer)
-            order.credit_reserved_minor = order.total_minor if assessment.decision != "reject" else 0
-            session.add(order)
-            audit(
-                session,
-                f"credit-check:{order.id}",
-                order.id,
-                f"credit_{assessment.decision}",
-                "credit-engine",
-                f"{assessment.reason}; exposure {assessment.exposure_minor}, limit {assessment.limit_minor}",
-            )
-        log(request.order_id).info("credit assessed", decision=assessment.decision, reason=assessment.reason)
-        return assessment
-
-    def _lock_customer(self, session: Session, customer_id: str) -> Customer:
-        """Serializes credit checks per customer: a row lock on PostgreSQL; SQLite transactions are
-        already serialized by BEGIN IMMEDIATE."""
-        statement = select(Customer).where(Customer.id == customer_id)
-        if is_postgres(self._engine):
-            statement = statement.with_for_update()
-        customer = session.exec(statement).one()
-        return customer
-
-    def _assess(self, session: Session, order: Order, customer: Customer) -> CreditAssessment:
-        open_receivables = session.exec(
-            select(func.coalesce(func.sum(Invoice.open_minor), 0)).where(
-                Invoice.customer_id == customer.id, Invoice.currency == order.currency
-            )
-        ).one()
-        reserved_elsewhere = session.exec(
-            select(func.coalesce(func.sum(Order.credit_reserved_minor), 0)).where(
-                Order.customer_id == customer.id, Order.id != order.id, Order.currency == order.currency
-            )
-        ).one()
-        exposure = int(open_receivables) + int(reserved_elsewhere) + order.total_minor
-        limit = customer.credit_limit_minor
-
-        def decide(decision: str, reason: str) -> CreditAssessment:
-            return CreditAssessment(
-                decision=decision,
-                reason=reason,
-                exposure_minor=exposure,
-                limit_minor=limit,
-            )
-
-        if customer.blocked:
-            return decide("reject", "customer is blocked")
-        if customer.currency != order.currency:
-            return decide("hold", f"credit limit is in {customer.currency}, order in {order.currency}")
-        overdue_before = datetime.now(UTC).date() - timedelta(days=self._settings.credit_overdue_hold_days)
-        overdue = session.exec(
-            select(func.count())
-            .select_from(Invoice)
-            .where(Invoice.customer_id == customer.id, Invoice.open_minor > 0, Invoice.due_date < overdue_before)
-        ).one()
-        if overdue:
-            return decide(
-                "hold",
-                f"{overdue} invoice(s) overdue by more than {self._settings.credit_overdue_hold_days} days",
-            )
-        if customer.risk_class == "review":
-            return decide("hold", "customer's risk class requires review")
-        if limit is not None and exposure > limit:
-            return decide("hold", "exposure would exceed the credit limit")
-        return decide("approve", "within limit")
+        return PaymentTerms()
 
     @activity.defn(name="record_order_event")
     def record_order_event(self, event: OrderEvent) -> None:
         with transaction(self._engine) as session:
             order = load_order(session, event.order_id)
+            if event.credit is not None:
+                self._credit.record_finance_decision(session, event.dedupe_key, order, event.credit)
             if event.status is not None:
                 order.status = event.status.value
-                if event.status in RELEASING_STATUSES:
-                    order.credit_reserved_minor = 0
+                session.add(order)
+            if event.release_credit or event.status in RELEASING_STATUSES:
+                order.credit_reserved_minor = 0
                 session.add(order)
             if event.dispute is not None:
                 self._record_dispute(session, event.order_id, event.dispute)

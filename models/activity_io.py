@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from models.contract import (
+    ChangeCustomer,
     OrderStatus,
     PaymentReceived,
     PlaceOrder,
@@ -22,6 +23,8 @@ class Message(BaseModel):
 class ActivityName(StrEnum):
     RECORD_ORDER = "record_order"
     CHECK_CREDIT = "check_credit"
+    RECHECK_CREDIT = "recheck_credit"
+    CHANGE_CUSTOMER = "change_customer"
     RECORD_EVENT = "record_order_event"
     RECORD_SHIPMENT = "record_shipment"
     RECORD_DELIVERY = "record_delivery"
@@ -41,6 +44,7 @@ class ErrorType(StrEnum):
     UNKNOWN_ORDER = "UnknownOrder"
     NOTHING_TO_INVOICE = "NothingToInvoice"
     INVALID_DECISION = "InvalidDecision"
+    INVALID_CHANGE = "InvalidChange"
 
 
 class RecordOrder(Message):
@@ -57,11 +61,62 @@ class CreditCheck(Message):
     order_id: str
 
 
+class RiskScore(Message):
+    """A customer's risk from 0 (nothing seen) to 100, with the facts it came from."""
+
+    score: int | None
+    source: str
+    invoices_considered: int = 0
+    late_payments: int = 0
+    avg_days_beyond_terms: str = "0"
+    disputes: int = 0
+
+
+class CreditFigures(Message):
+    """What a credit decision was taken on, in the order's currency (minor units)."""
+
+    currency: str
+    open_receivables_minor: int
+    approved_not_invoiced_minor: int
+    order_minor: int
+    overdue_invoices: int
+    risk_class: str
+    risk: RiskScore
+    basis: str = ""
+
+    @property
+    def exposure_minor(self) -> int:
+        return self.open_receivables_minor + self.approved_not_invoiced_minor + self.order_minor
+
+
 class CreditAssessment(Message):
     decision: Literal["approve", "hold", "reject"]
     reason: str
     exposure_minor: int
     limit_minor: int | None
+    figures: CreditFigures | None = None
+    unchanged: bool = False
+
+
+class CreditRecheck(Message):
+    order_id: str
+    round: int
+
+
+class ChangeCustomerRequest(Message):
+    change: ChangeCustomer
+    change_id: str
+
+
+class CreditRecord(Message):
+    """A credit decision to keep on record (the credit engine's are written by the check itself)."""
+
+    decision: str
+    by: str
+    reason: str
+    stage: Literal["order", "before_invoicing"] = "order"
+    limit_minor: int | None = None
+    figures: CreditFigures | None = None
 
 
 class DisputeRecord(Message):
@@ -82,6 +137,8 @@ class OrderEvent(Message):
     dedupe_key: str
     status: OrderStatus | None = None
     dispute: DisputeRecord | None = None
+    credit: CreditRecord | None = None
+    release_credit: bool = False
 
 
 class RecordShipment(Message):
@@ -101,6 +158,7 @@ class IssueInvoice(Message):
     invoice_key: str
     shipment_ids: list[str]
     issued_on: date
+    due_now: bool = False
 
 
 class InvoiceIssued(Message):
@@ -122,14 +180,17 @@ class EmailKind(StrEnum):
     SHIPMENT_EXCEPTION = "shipment_exception"
     FULFILLMENT_OVERDUE = "fulfillment_overdue"
     CARD_DECLINED = "card_declined"
+    ORDER_REST_CANCELLED = "order_rest_cancelled"
+    CUSTOMER_BILLING_CHANGED = "customer_billing_changed"
 
 
 class SendEmail(Message):
     """``key`` makes the email exactly-once: the same key is never sent twice."""
 
     key: str
-    order_id: str
+    order_id: str | None
     kind: EmailKind
+    customer_id: str | None = None
     invoice_number: str | None = None
     note: str = ""
 

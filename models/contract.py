@@ -93,7 +93,9 @@ class PlaceOrder(Contract):
     customer: Customer
     currency: CurrencyCode
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
-    payment_terms: PaymentTerms = PaymentTerms()
+    payment_terms: PaymentTerms | None = Field(
+        default=None, description="omitted: the customer's default terms from the customer master (else net 30)"
+    )
     payment_method: PaymentMethod = PaymentMethod.BANK_TRANSFER
     stripe_payment_method: Identifier | None = Field(
         default=None, description="Stripe PaymentMethod id for card_on_file, e.g. pm_card_visa"
@@ -215,6 +217,67 @@ class WriteOff(FinanceDecision):
     amount: Amount | None = Field(default=None, description="defaults to everything still due")
 
 
+class RiskClass(StrEnum):
+    """Finance's own judgement of a customer; which classes need review is a credit rule."""
+
+    LOW = "low"
+    STANDARD = "standard"
+    HIGH = "high"
+    REVIEW = "review"
+
+
+class ChangeCustomer(Contract):
+    """Input of ``CustomerMasterChange``: a change finance makes to one customer's master data.
+
+    Fields left out stay as they are. A customer not yet in the master is created, which needs ``name``,
+    ``email`` and ``currency``. ``change_id`` makes a resend harmless (the client fills one in).
+    """
+
+    customer_id: Identifier
+    by: Person
+    reason: Reason
+    change_id: Identifier | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    email: EmailStr | None = None
+    currency: CurrencyCode | None = Field(default=None, description="currency of the credit limit")
+    credit_limit: Annotated[Decimal, Field(ge=0, max_digits=22, allow_inf_nan=False)] | None = None
+    risk_class: RiskClass | None = None
+    payment_terms: PaymentTerms | None = Field(default=None, description="default terms for new orders")
+    billing_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    billing_email: EmailStr | None = None
+    billing_address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    vat_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9 .-]{1,29}$")] | None = None
+    blocked: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        changes = self.model_dump(exclude={"customer_id", "by", "reason", "change_id"}, exclude_none=True)
+        if not changes:
+            raise ValueError("nothing to change: give at least one field")
+        if self.currency is not None:
+            _check_currency(self.currency)
+            if self.credit_limit is not None:
+                _check_money(self.credit_limit, self.currency, "credit limit")
+        return self
+
+
+class FieldChange(Contract):
+    field: str
+    old: str | None
+    new: str | None
+
+
+class CustomerChanged(Contract):
+    """Result of ``CustomerMasterChange``."""
+
+    customer_id: str
+    change_id: str
+    created: bool
+    changes: list[FieldChange]
+    billing_changed: bool
+    accounts_receivable_notified: bool
+
+
 class DecisionResult(Contract):
     """What an update answers at once."""
 
@@ -296,6 +359,29 @@ class TimelineEntry(Contract):
     refused: bool = False
 
 
+class CreditFiguresView(Contract):
+    """The figures a credit decision was taken on, in the order's currency."""
+
+    exposure: Decimal = Field(description="open receivables + approved orders not yet invoiced + this order")
+    limit: Decimal | None
+    open_receivables: Decimal
+    approved_not_invoiced: Decimal
+    this_order: Decimal
+    overdue_invoices: int
+    risk_class: str
+    risk_score: int | None = Field(description="0 (no risk seen) to 100; None for a customer without history")
+    risk_source: str
+
+
+class CreditDecisionView(Contract):
+    at: datetime
+    decision: str = Field(description="approve, hold or reject (credit engine); approved, rejected, expired (finance)")
+    by: str
+    reason: str
+    stage: Literal["order", "before_invoicing"] = "order"
+    figures: CreditFiguresView | None = None
+
+
 class StatusView(Contract):
     """Answer of the ``status`` query."""
 
@@ -309,6 +395,7 @@ class StatusView(Contract):
     due_date: date | None
     dunning_level: int
     credit_decision: str | None
+    credit_decisions: list[CreditDecisionView] = []
     holds: list[str]
     disputes: list[DisputeView]
     invoices: list[InvoiceView]

@@ -10,6 +10,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.contract import RiskClass
+
 
 class Policy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -55,10 +57,34 @@ DEFAULT_DUNNING = DunningPolicy(
 )
 
 
+class CreditRules(Policy):
+    """How the credit engine decides. Every field is an ``O2C_CREDIT_*`` setting; the README lists the defaults.
+
+    In order: reject when the customer is blocked; hold when the limit is in another currency, when an
+    invoice is overdue by more than ``overdue_hold_days``, when the risk class is one of
+    ``review_risk_classes``, when the risk score reaches ``risk_score_hold``, or when the exposure would
+    exceed the limit; approve otherwise.
+    """
+
+    overdue_hold_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    review_risk_classes: frozenset[str] = frozenset({"high", "review"})
+    risk_score_hold: Annotated[int, Field(ge=0, le=101)] = 60
+    risk_lookback_days: Annotated[int, Field(ge=30, le=3650)] = 365
+    risk_scorer: str = "payment-history"
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> Self:
+        unknown = self.review_risk_classes - {r.value for r in RiskClass}
+        if unknown:
+            raise ValueError(f"unknown risk classes {sorted(unknown)}: use {', '.join(r.value for r in RiskClass)}")
+        return self
+
+
 class OrderPolicy(Policy):
     """Everything time-related the workflow needs, handed to it once by the first activity."""
 
     credit_hold_expiry: timedelta = timedelta(days=7)
     credit_hold_reminder: timedelta = timedelta(days=2)
+    credit_recheck_before_invoicing: bool = True
     fulfillment_alert: timedelta = timedelta(days=14)
     dunning: DunningPolicy = DEFAULT_DUNNING

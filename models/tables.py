@@ -6,7 +6,7 @@ a retried activity runs into them instead of writing twice.
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -24,6 +24,58 @@ class Customer(SQLModel, table=True):
     risk_class: str = Field(default="standard", max_length=20)
     blocked: bool = False
     stripe_customer_id: str | None = Field(default=None, max_length=64)
+    billing_name: str | None = Field(default=None, max_length=200)
+    billing_email: str | None = Field(default=None, max_length=320)
+    billing_address: str | None = Field(default=None, max_length=500)
+    vat_id: str | None = Field(default=None, max_length=30)
+    payment_terms: str | None = Field(default=None, max_length=400, description="PaymentTerms as JSON")
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+    @property
+    def invoice_email(self) -> str:
+        return self.billing_email or self.email
+
+
+class CustomerChange(SQLModel, table=True):
+    """The customer master's audit trail: one row per field changed, never updated."""
+
+    __tablename__ = "customer_changes"
+    __table_args__ = (UniqueConstraint("change_id", "field"),)
+    id: int | None = Field(default=None, primary_key=True)
+    change_id: str = Field(max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    field: str = Field(max_length=40)
+    old_value: str | None = Field(default=None, max_length=500)
+    new_value: str | None = Field(default=None, max_length=500)
+    actor: str = Field(max_length=120)
+    reason: str = Field(max_length=2000)
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class CreditDecision(SQLModel, table=True):
+    """Every credit decision, by the engine or by finance, with the figures it was taken on."""
+
+    __tablename__ = "credit_decisions"
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    stage: str = Field(max_length=20)
+    decision: str = Field(max_length=20)
+    decided_by: str = Field(max_length=120)
+    reason: str = Field(max_length=2000)
+    currency: str = Field(max_length=3)
+    exposure_minor: int | None = Field(default=None, sa_type=BigInteger)
+    limit_minor: int | None = Field(default=None, sa_type=BigInteger)
+    open_receivables_minor: int | None = Field(default=None, sa_type=BigInteger)
+    approved_not_invoiced_minor: int | None = Field(default=None, sa_type=BigInteger)
+    order_minor: int | None = Field(default=None, sa_type=BigInteger)
+    overdue_invoices: int | None = None
+    risk_class: str | None = Field(default=None, max_length=20)
+    risk_score: int | None = None
+    risk_source: str | None = Field(default=None, max_length=60)
+    assessment: str | None = Field(default=None, sa_type=Text, description="the engine's answer as JSON")
     created_at: datetime = Field(sa_column=_utc_column())
 
 
@@ -34,6 +86,7 @@ class Order(SQLModel, table=True):
     currency: str = Field(max_length=3)
     total_minor: int = Field(sa_type=BigInteger)
     credit_reserved_minor: int = Field(default=0, sa_type=BigInteger)
+    credit_basis: str | None = Field(default=None, max_length=64, description="what the last approval saw")
     status: str = Field(max_length=30, index=True)
     payment_method: str = Field(max_length=30)
     stripe_payment_method: str | None = Field(default=None, max_length=64)

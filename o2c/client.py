@@ -85,7 +85,11 @@ class O2CClient:
                 static_summary=f"Order {order.order_id} · customer {order.customer.id} · "
                 f"{len(order.lines)} line(s) · {total} {order.currency} net",
                 static_details=f"Payment: {order.payment_method.value}; invoicing: {order.invoicing.value}; "
-                f"terms: net {order.payment_terms.net_days} days",
+                + (
+                    f"terms: net {order.payment_terms.net_days} days"
+                    if order.payment_terms
+                    else "terms: the customer's default"
+                ),
             )
         except WorkflowAlreadyStartedError:
             handle = self._client.get_workflow_handle(workflow_id(order.order_id), result_type=OrderOutcome)

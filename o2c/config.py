@@ -30,8 +30,15 @@ class Settings(BaseSettings):
     operations_email: str = "operations@o2c.example.com"
     invoice_series: str = Field(default="INV", pattern=r"^[A-Z]{2,6}$")
 
+    accounts_receivable_email: str = "ar@o2c.example.com"
+
     default_credit_limit: Decimal = Decimal("10000")
     credit_overdue_hold_days: int = 30
+    credit_review_risk_classes: str = "high,review"
+    credit_risk_score_hold: int = 60
+    credit_risk_lookback_days: int = 365
+    credit_risk_scorer: str = "payment-history"
+    credit_recheck_before_invoicing: bool = True
     credit_hold_expiry_days: int = 7
     credit_hold_reminder_days: int = 2
     fulfillment_alert_days: int = 14

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from models.activity_io import BalanceChanged, InvoiceIssued
+from models.activity_io import BalanceChanged, CreditAssessment, InvoiceIssued
 from models.contract import (
     FINAL_STATUSES,
     CancelOrder,
+    CreditDecisionView,
+    CreditFiguresView,
     DisputeView,
     InvoiceView,
     OpenDispute,
@@ -58,6 +60,9 @@ class OrderBook:
     stage: Stage = Stage.RECEIVED
     order_total_minor: int = 0
     credit_decision: str | None = None
+    credit_decisions: list[CreditDecisionView] = field(default_factory=list)
+    last_credit_assessment: CreditAssessment | None = None
+    fulfillment_closed: str | None = None
     shipped: dict[str, int] = field(default_factory=dict)
     shipment_ids: set[str] = field(default_factory=set)
     uninvoiced_shipments: list[str] = field(default_factory=list)
@@ -87,6 +92,9 @@ class OrderBook:
 
     @property
     def fully_shipped(self) -> bool:
+        """Everything ordered has shipped, or what has not is cancelled (credit withdrawn)."""
+        if self.fulfillment_closed is not None:
+            return True
         return all(self.shipped.get(sku, 0) >= qty for sku, qty in self.ordered.items())
 
     @property
@@ -159,6 +167,8 @@ class OrderBook:
         """Why a shipment cannot be invoiced, or None. Exceptions are recorded, never invoiced."""
         if self.is_closed:
             return f"the order is already {self.status.value}"
+        if self.fulfillment_closed is not None:
+            return f"what had not shipped was cancelled when credit was withdrawn ({self.fulfillment_closed})"
         ordered = self.ordered
         for line in shipment.lines:
             if line.sku not in ordered:
@@ -197,6 +207,38 @@ class OrderBook:
 
     def minor(self, amount: Decimal) -> int:
         return to_minor(amount, self.currency)
+
+    def decide_credit(
+        self, at: datetime, decision: str, by: str, reason: str, stage: str, assessment: CreditAssessment | None
+    ) -> None:
+        """Keeps a credit decision for the status query, with the figures it was taken on."""
+        if by == "credit-engine" and assessment is not None:
+            self.last_credit_assessment = assessment
+        figures = assessment.figures if assessment is not None else None
+        money = lambda minor: from_minor(minor, self.currency)  # noqa: E731
+        self.credit_decisions.append(
+            CreditDecisionView(
+                at=at,
+                decision=decision,
+                by=by,
+                reason=reason,
+                stage="before_invoicing" if stage == "before_invoicing" else "order",
+                figures=None
+                if figures is None or assessment is None
+                else CreditFiguresView(
+                    exposure=money(figures.exposure_minor),
+                    limit=None if assessment.limit_minor is None else money(assessment.limit_minor),
+                    open_receivables=money(figures.open_receivables_minor),
+                    approved_not_invoiced=money(figures.approved_not_invoiced_minor),
+                    this_order=money(figures.order_minor),
+                    overdue_invoices=figures.overdue_invoices,
+                    risk_class=figures.risk_class,
+                    risk_score=figures.risk.score,
+                    risk_source=figures.risk.source,
+                ),
+            )
+        )
+        del self.credit_decisions[:-50]
 
     # ------------------------------------------------------------------------- refusals
 
@@ -284,6 +326,7 @@ class OrderBook:
             due_date=self.due_date,
             dunning_level=self.dunning_level,
             credit_decision=self.credit_decision,
+            credit_decisions=list(self.credit_decisions),
             holds=["credit"] if self.status is OrderStatus.CREDIT_HOLD else [],
             disputes=[
                 DisputeView(

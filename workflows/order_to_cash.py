@@ -28,6 +28,8 @@ with workflow.unsafe.imports_passed_through():
         CloseOrder,
         CreditAssessment,
         CreditCheck,
+        CreditRecheck,
+        CreditRecord,
         DisputeRecord,
         DunningStepRun,
         EmailKind,
@@ -71,6 +73,9 @@ T = TypeVar("T", bound=BaseModel)
 Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute | ResolveDispute | WriteOff
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Patches: each names a change to the command sequence made after release (README: changing a workflow).
+CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
+ENGINE = "credit-engine"  # who decides when no person does
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=[e.value for e in ErrorType],
@@ -101,6 +106,7 @@ class OrderToCash:
         self._prepayments: list[PaymentReceived] = []
         self._applied_payments: set[str] = set()
         self._write_offs = 0
+        self._credit_round = 0
 
     # -------------------------------------------------------------------------------- the process
 
@@ -120,18 +126,37 @@ class OrderToCash:
         self._book.stage = Stage.CREDIT_CHECK
         self._wait("the credit check")
         assessment = await self._call(ActivityName.CHECK_CREDIT, CreditCheck(order_id=self._order_id), CreditAssessment)
-        self._book.credit_decision = f"{assessment.decision}: {assessment.reason}"
-        self._note(f"credit_{assessment.decision}", assessment.reason)
+        self._record_credit(assessment, "order")
         if assessment.decision == "approve":
             return True
         if assessment.decision == "reject":
             await self._reject_order(assessment.reason)
             return False
-        return await self._hold_for_finance(assessment.reason)
+        answer = await self._hold_for_finance(assessment, "")
+        if isinstance(answer, ApproveCredit):
+            self._book.credit_decision = f"approved by {answer.by}"
+            record = self._finance_decided("approved", answer.by, answer.note or "approved", "order")
+            await self._set_status(
+                OrderStatus.AWAITING_SHIPMENT, "credit_approved", answer.note, answer.by, credit=record
+            )
+            return True
+        if isinstance(answer, RejectCredit):
+            self._book.credit_decision = f"rejected by {answer.by}"
+            record = self._finance_decided("rejected", answer.by, answer.reason, "order")
+            await self._reject_order(answer.reason, answer.by, credit=record)
+            return False
+        expired = self._finance_decided("expired", answer.by, answer.reason, "order") if answer.by == ENGINE else None
+        await self._cancel_order(answer, credit=expired)
+        return False
 
-    async def _hold_for_finance(self, reason: str) -> bool:
-        await self._set_status(OrderStatus.CREDIT_HOLD, "credit_hold", reason, "credit-engine")
-        await self._email(EmailKind.CREDIT_HOLD, "credit-hold", note=reason)
+    async def _hold_for_finance(
+        self, assessment: CreditAssessment, round_key: str
+    ) -> ApproveCredit | RejectCredit | CancelOrder:
+        """Waits for finance's answer; a reminder when it is slow, a cancellation when it never comes."""
+        reason = assessment.reason
+        self._credit_answer = None
+        await self._set_status(OrderStatus.CREDIT_HOLD, "credit_hold", reason, ENGINE, key=round_key)
+        await self._email(EmailKind.CREDIT_HOLD, f"credit-hold{round_key}", note=self._hold_note(assessment))
         expires = workflow.now() + self._policy.credit_hold_expiry
         reminder = workflow.now() + self._policy.credit_hold_reminder
         while self._credit_answer is None and self._book.cancelled is None:
@@ -144,22 +169,62 @@ class OrderToCash:
             ):
                 continue
             if wake == reminder:
-                await self._email(EmailKind.CREDIT_HOLD_REMINDER, "credit-hold-reminder", note=reason)
+                await self._email(EmailKind.CREDIT_HOLD_REMINDER, f"credit-hold-reminder{round_key}", note=reason)
                 reminder = expires + timedelta(days=1)
+            elif not round_key:
+                self._book.cancelled = CancelOrder(by=ENGINE, reason="credit hold expired without a decision")
             else:
-                self._book.cancelled = CancelOrder(by="credit-engine", reason="credit hold expired without a decision")
-        answer = self._credit_answer
-        if isinstance(answer, ApproveCredit):
-            self._book.credit_decision = f"approved by {answer.by}"
-            await self._set_status(OrderStatus.AWAITING_SHIPMENT, "credit_approved", answer.note, answer.by)
-            return True
-        if isinstance(answer, RejectCredit):
-            self._book.credit_decision = f"rejected by {answer.by}"
-            await self._reject_order(answer.reason, answer.by)
-            return False
+                return CancelOrder(by=ENGINE, reason="credit hold expired without a decision")
+        if self._credit_answer is not None:
+            return self._credit_answer
         assert self._book.cancelled is not None
-        await self._cancel_order(self._book.cancelled)
-        return False
+        return self._book.cancelled
+
+    async def _recheck_credit(self) -> None:
+        """Before an invoice extends credit: if the customer's situation changed since the approval, the
+        rules run again. A hold waits for finance; a rejection (or an expired hold) withdraws credit:
+        what shipped is invoiced due at once and what has not shipped is cancelled."""
+        if (
+            self._book.fulfillment_closed is not None
+            or self._book.order.payment_method is not PaymentMethod.BANK_TRANSFER
+            or not self._policy.credit_recheck_before_invoicing
+            or not workflow.patched(CREDIT_RECHECK_PATCH)
+        ):
+            return
+        self._credit_round += 1
+        assessment = await self._call(
+            ActivityName.RECHECK_CREDIT,
+            CreditRecheck(order_id=self._order_id, round=self._credit_round),
+            CreditAssessment,
+            summary="re-check credit before invoicing",
+        )
+        if assessment.unchanged:
+            return
+        self._record_credit(assessment, "before_invoicing")
+        if assessment.decision == "approve":
+            return
+        round_key = f":recheck-{self._credit_round}"
+        answer: ApproveCredit | RejectCredit | CancelOrder | None = None
+        if assessment.decision == "hold":
+            answer = await self._hold_for_finance(assessment, round_key)
+        if isinstance(answer, ApproveCredit):
+            approval = self._finance_decided("approved", answer.by, answer.note or "approved", "before_invoicing")
+            await self._set_status(
+                OrderStatus.AWAITING_SHIPMENT, "credit_approved", answer.note, answer.by, key=round_key, credit=approval
+            )
+            return
+        record: CreditRecord | None = None
+        if answer is None:
+            by, reason = ENGINE, assessment.reason
+        else:
+            by, reason = answer.by, answer.reason
+            decision = "rejected" if isinstance(answer, RejectCredit) else "expired"
+            record = self._finance_decided(decision, by, reason, "before_invoicing")
+        self._book.fulfillment_closed = reason
+        await self._set_status(
+            OrderStatus.AWAITING_SHIPMENT, "credit_withdrawn", reason, by, key=round_key, credit=record, release=True
+        )
+        await self._email(EmailKind.ORDER_REST_CANCELLED, f"rest-cancelled{round_key}", note=reason)
 
     async def _fulfil_and_collect(self) -> None:
         self._book.stage = Stage.FULFILLMENT
@@ -253,6 +318,7 @@ class OrderToCash:
         per_shipment = self._book.order.invoicing is InvoicingPolicy.PER_SHIPMENT
         if not per_shipment and not self._book.fully_shipped:
             return
+        await self._recheck_credit()
         self._book.stage = Stage.COLLECTION if self._book.fully_shipped else Stage.FULFILLMENT
         batches = (
             [[s] for s in self._book.uninvoiced_shipments] if per_shipment else [list(self._book.uninvoiced_shipments)]
@@ -266,6 +332,7 @@ class OrderToCash:
                     invoice_key=key,
                     shipment_ids=shipment_ids,
                     issued_on=workflow.now().date(),
+                    due_now=self._book.fulfillment_closed is not None,
                 ),
                 InvoiceIssued,
                 summary=f"invoice {', '.join(shipment_ids)}",
@@ -381,12 +448,12 @@ class OrderToCash:
         self._book.apply(change, kind.value)
         self._note(kind.value, f"{self._money(amount_minor - change.unapplied_minor)} by {by}: {reason}")
 
-    async def _cancel_order(self, command: CancelOrder) -> None:
-        await self._set_status(OrderStatus.CANCELLED, "cancelled", command.reason, command.by)
+    async def _cancel_order(self, command: CancelOrder, credit: CreditRecord | None = None) -> None:
+        await self._set_status(OrderStatus.CANCELLED, "cancelled", command.reason, command.by, credit=credit)
         await self._email(EmailKind.ORDER_CANCELLED, "cancelled", note=command.reason)
 
-    async def _reject_order(self, reason: str, by: str = "credit-engine") -> None:
-        await self._set_status(OrderStatus.REJECTED, "credit_rejected", reason, by)
+    async def _reject_order(self, reason: str, by: str = ENGINE, credit: CreditRecord | None = None) -> None:
+        await self._set_status(OrderStatus.REJECTED, "credit_rejected", reason, by, credit=credit)
         await self._email(EmailKind.ORDER_REJECTED, "rejected", note=reason)
 
     # ------------------------------------------------------------------------------------ timers
@@ -719,7 +786,16 @@ class OrderToCash:
     def _money(self, minor: int) -> str:
         return f"{from_minor(minor, self._book.currency)} {self._book.currency}"
 
-    async def _set_status(self, status: OrderStatus, event: str, detail: str, actor: str) -> None:
+    async def _set_status(
+        self,
+        status: OrderStatus,
+        event: str,
+        detail: str,
+        actor: str,
+        key: str = "",
+        credit: CreditRecord | None = None,
+        release: bool = False,
+    ) -> None:
         self._book.status = status
         await self._call(
             ActivityName.RECORD_EVENT,
@@ -729,11 +805,53 @@ class OrderToCash:
                 detail=detail,
                 actor=actor,
                 status=status,
-                dedupe_key=f"{self._order_id}:{event}",
+                dedupe_key=f"{self._order_id}:{event}{key}",
+                credit=credit,
+                release_credit=release,
             ),
             None,
         )
         await self._publish()
+
+    def _record_credit(self, assessment: CreditAssessment, stage: str) -> None:
+        self._book.credit_decision = f"{assessment.decision}: {assessment.reason}"
+        self._book.decide_credit(workflow.now(), assessment.decision, ENGINE, assessment.reason, stage, assessment)
+        self._note(f"credit_{assessment.decision}", assessment.reason)
+
+    def _finance_decided(self, decision: str, by: str, reason: str, stage: str) -> CreditRecord:
+        """Finance's answer, kept with the figures of the hold it answered."""
+        hold = self._book.last_credit_assessment
+        self._book.decide_credit(workflow.now(), decision, by, reason, stage, hold)
+        return CreditRecord.model_validate(
+            {
+                "decision": decision,
+                "by": by,
+                "reason": reason,
+                "stage": stage,
+                "limit_minor": hold.limit_minor if hold else None,
+                "figures": hold.figures if hold else None,
+            }
+        )
+
+    def _hold_note(self, assessment: CreditAssessment) -> str:
+        lines = [f"Why: {assessment.reason}."]
+        figures = assessment.figures
+        if figures is not None:
+            limit = (
+                self._money(assessment.limit_minor) if assessment.limit_minor is not None else "none in this currency"
+            )
+            risk = figures.risk
+            lines += [
+                f"Exposure: {self._money(figures.exposure_minor)} (limit {limit})",
+                f"  open receivables {self._money(figures.open_receivables_minor)}",
+                f"  approved orders not yet invoiced {self._money(figures.approved_not_invoiced_minor)}",
+                f"  this order {self._money(figures.order_minor)}",
+                f"Overdue invoices: {figures.overdue_invoices}; risk class {figures.risk_class}; risk score "
+                f"{risk.score if risk.score is not None else 'none (no history)'} ({risk.source}: "
+                f"{risk.late_payments} of {risk.invoices_considered} invoices paid late, "
+                f"{risk.avg_days_beyond_terms} days beyond terms on average, {risk.disputes} dispute(s))",
+            ]
+        return "\n".join(lines)
 
     async def _email(self, kind: EmailKind, key: str, invoice_number: str | None = None, note: str = "") -> None:
         await self._call(
