@@ -13,3 +13,10 @@ def order_id_of(workflow_id_: str) -> str:
     if not workflow_id_.startswith(WORKFLOW_ID_PREFIX):
         raise ValueError(f"{workflow_id_!r} is not an order workflow id")
     return workflow_id_[len(WORKFLOW_ID_PREFIX) :]
+
+
+CUSTOMER_CHANGE_WORKFLOW = "CustomerMasterChange"
+
+
+def customer_change_id(customer_id: str, change_id: str) -> str:
+    return f"customer-{customer_id}-change-{change_id}"

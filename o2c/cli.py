@@ -131,6 +131,75 @@ def cmd_finance(args: argparse.Namespace) -> int:
     return _run_client(main())
 
 
+CUSTOMER_FIELDS = (
+    "name",
+    "email",
+    "currency",
+    "credit_limit",
+    "risk_class",
+    "billing_name",
+    "billing_email",
+    "billing_address",
+    "vat_id",
+)
+
+
+def customer_change(args: argparse.Namespace) -> dict[str, Any]:
+    """The change a ``customer set|block|unblock`` command line asks for, as ``ChangeCustomer`` data."""
+    change: dict[str, Any] = {"customer_id": args.customer_id, "by": args.by, "reason": args.reason}
+    if args.change_id:
+        change["change_id"] = args.change_id
+    if args.action in ("block", "unblock"):
+        change["blocked"] = args.action == "block"
+        return change
+    change |= {name: getattr(args, name) for name in CUSTOMER_FIELDS if getattr(args, name) is not None}
+    if args.net_days is not None or args.end_of_month or args.early_discount:
+        terms: dict[str, Any] = {
+            "net_days": 30 if args.net_days is None else args.net_days,
+            "end_of_month": args.end_of_month,
+        }
+        if args.early_discount:
+            percent, _, days = args.early_discount.partition("/")
+            terms |= {"discount_percent": percent, "discount_days": days or "0"}
+        change["payment_terms"] = terms
+    return change
+
+
+def cmd_customer(args: argparse.Namespace) -> int:
+    if args.action == "show":
+        from o2c.customer_report import customer_report
+        from o2c.db import make_engine
+        from o2c.policies import load_credit_rules
+
+        settings = get_settings()
+        report = customer_report(
+            make_engine(settings.resolved_database_url()), args.customer_id, load_credit_rules(settings)
+        )
+        if report is None:
+            print(f"o2c: no customer {args.customer_id} in the master", file=sys.stderr)
+            return 1
+        print(json.dumps(report, indent=2))
+        return 0
+    if not args.by or not args.reason:
+        print("o2c: a customer change needs --by (who) and --reason (why): both go to the audit trail", file=sys.stderr)
+        return 2
+    from o2c.client import O2CClient
+    from o2c.temporal import connect
+
+    async def main() -> None:
+        result = await O2CClient(await connect()).change_customer(customer_change(args))
+        what = "created" if result.created else "changed"
+        print(f"customer {result.customer_id} {what} (change {result.change_id})")
+        for item in result.changes:
+            print(f"  {item.field}: {item.old if item.old is not None else '(none)'} -> {item.new}")
+        if not result.changes:
+            print("  nothing differed from the master")
+        if result.accounts_receivable_notified:
+            print("  accounts receivable notified of the billing change")
+
+    return _run_client(main())
+
+
 def _run_client(work: Any) -> int:
     from o2c.client import O2CError
 
@@ -177,13 +246,27 @@ def parser() -> argparse.ArgumentParser:
     order.add_argument("target", help="JSON file (start) or order id (status)")
     order.add_argument("--json", action="store_true", help="status as JSON")
     order.set_defaults(run=cmd_order)
-    finance = sub.add_parser("finance", help="send a finance decision (validated, answered at once)")
-    finance.add_argument("decision", choices=DECISIONS)
-    finance.add_argument("order_id")
-    finance.add_argument("--by", required=True, help="who decides")
-    finance.add_argument("--reason")
-    finance.add_argument("--json", help='further fields as JSON, e.g. \'{"dispute_id": "D1", "amount": "10"}\'')
-    finance.set_defaults(run=cmd_finance)
+    finance = sub.add_parser("finance", help="finance's decisions on orders, and the customer master")
+    actions = finance.add_subparsers(dest="decision", required=True)
+    for name in DECISIONS:
+        decision = actions.add_parser(name, help=f"send {name.replace('-', '_')} (validated, answered at once)")
+        decision.add_argument("order_id")
+        decision.add_argument("--by", required=True, help="who decides")
+        decision.add_argument("--reason")
+        decision.add_argument("--json", help='further fields as JSON, e.g. \'{"dispute_id": "D1", "amount": "10"}\'')
+        decision.set_defaults(run=cmd_finance)
+    customer = actions.add_parser("customer", help="show or change a customer's master data (audited)")
+    customer.add_argument("action", choices=["show", "set", "block", "unblock"])
+    customer.add_argument("customer_id")
+    customer.add_argument("--by", help="who makes the change")
+    customer.add_argument("--reason", help="why (kept in the audit trail)")
+    customer.add_argument("--change-id", help="makes a resend of the same change harmless")
+    for name in CUSTOMER_FIELDS:
+        customer.add_argument(f"--{name.replace('_', '-')}", dest=name)
+    customer.add_argument("--net-days", type=int, help="default payment terms: net N days")
+    customer.add_argument("--end-of-month", action="store_true", help="default terms run to the end of the month")
+    customer.add_argument("--early-discount", help='early-payment discount "PERCENT/DAYS", e.g. 2/10')
+    customer.set_defaults(run=cmd_customer)
     return root
 
 

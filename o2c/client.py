@@ -4,17 +4,20 @@ Every method takes the contract's model or the same data as a plain dict, so cal
 contract's validation message before anything reaches Temporal.
 """
 
+import uuid
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.contract import (
     ApproveCredit,
     CancelOrder,
+    ChangeCustomer,
+    CustomerChanged,
     DecisionResult,
     OpenDispute,
     OrderOutcome,
@@ -28,7 +31,7 @@ from models.contract import (
     StatusView,
     WriteOff,
 )
-from models.naming import TASK_QUEUE, WORKFLOW_NAME, workflow_id
+from models.naming import CUSTOMER_CHANGE_WORKFLOW, TASK_QUEUE, WORKFLOW_NAME, customer_change_id, workflow_id
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -150,6 +153,35 @@ class O2CClient:
 
     async def write_off(self, order_id: str, decision: WriteOff | dict[str, Any]) -> DecisionResult:
         return await self._decide(order_id, "write_off", validated(WriteOff, decision))
+
+    # The customer master: one short workflow per change (audited, accounts receivable told once).
+
+    async def change_customer(self, change: ChangeCustomer | dict[str, Any]) -> CustomerChanged:
+        """Makes the change and waits for it; the same ``change_id`` again answers the first result."""
+        change = validated(ChangeCustomer, change)
+        if change.change_id is None:
+            change = change.model_copy(update={"change_id": uuid.uuid4().hex})
+        assert change.change_id is not None
+        workflow_id_ = customer_change_id(change.customer_id, change.change_id)
+        try:
+            handle = await self._client.start_workflow(
+                CUSTOMER_CHANGE_WORKFLOW,
+                change,
+                id=workflow_id_,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                result_type=CustomerChanged,
+                static_summary=f"Customer {change.customer_id}: change by {change.by}",
+            )
+        except WorkflowAlreadyStartedError:
+            handle = self._client.get_workflow_handle(workflow_id_, result_type=CustomerChanged)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise InvalidInput(f"customer change refused: {reason}") from None
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
         return self._client.get_workflow_handle(workflow_id(order_id))

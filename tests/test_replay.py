@@ -13,6 +13,7 @@ from temporalio.worker import Replayer
 
 from o2c.temporal import DATA_CONVERTER
 from workers.worker import sandbox
+from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 
 HISTORIES = sorted((Path(__file__).with_name("histories")).glob("*.json"))
@@ -26,6 +27,9 @@ EXPECTED = {
     "dispute",
     "cancellation",
     "written_off",
+    "credit_recheck_withdrawn",
+    "credit_recheck_hold_approved",
+    "customer_master_change",
 }
 
 
@@ -35,5 +39,7 @@ def test_every_main_path_is_recorded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[OrderToCash], data_converter=DATA_CONVERTER, workflow_runner=sandbox())
+    replayer = Replayer(
+        workflows=[OrderToCash, CustomerMasterChange], data_converter=DATA_CONVERTER, workflow_runner=sandbox()
+    )
     await replayer.replay_workflow(WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text()))

@@ -16,6 +16,7 @@ from models.policy import OrderPolicy
 from o2c.config import Settings
 from o2c.db import make_engine, migrate
 from o2c.policies import load_order_policy
+from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
@@ -35,7 +36,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderToCash],
+        workflows=[OrderToCash, CustomerMasterChange],
         activities=activities,
         activity_executor=executor,
         workflow_runner=sandbox(),
