@@ -209,7 +209,9 @@ class O2CClient:
 
 
 def describe(view: StatusView) -> str:
+    credit = view.credit_decisions[-1] if view.credit_decisions else None
     return (
         f"{view.order_id}: {view.status.value} ({view.stage.value}), due {view.totals.due} {view.currency}; "
         f"waiting for {view.waiting_for}"
+        + (f"; credit {credit.decision} by {credit.by}: {credit.reason}" if credit else "")
     )

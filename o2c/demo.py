@@ -64,14 +64,25 @@ async def run_demo(client: Client, settings: Settings) -> list[str]:
             stripe_payment_method="pm_card_visa",
         )
     )
+    # Finance onboards INITECH in the customer master first: its orders then take these terms.
+    await o2c.change_customer(
+        {
+            "customer_id": "INITECH",
+            "by": "demo.controller",
+            "reason": "onboarding a new account",
+            "change_id": f"onboard-{run}",
+            "name": "Initech Ltd",
+            "email": "ap@initech.example",
+            "currency": "USD",
+            "credit_limit": "5000.00",
+            "risk_class": "standard",
+            "payment_terms": {"net_days": 30, "discount_percent": "2", "discount_days": 10},
+            "billing_name": "Initech Accounts Payable",
+            "billing_address": "4120 Freidrich Lane, Austin TX 78744",
+        }
+    )
     await o2c.start_order(
-        _order(
-            ids["partial"],
-            "INITECH",
-            [("STAPLER", 10, "12.50"), ("TPS", 5, "3.10")],
-            invoicing="per_shipment",
-            payment_terms={"net_days": 30, "discount_percent": "2", "discount_days": 10},
-        )
+        _order(ids["partial"], "INITECH", [("STAPLER", 10, "12.50"), ("TPS", 5, "3.10")], invoicing="per_shipment")
     )
     await o2c.start_order(_order(ids["hold"], "UMBRELLA", [("REACTOR", 1, "25000.00")]))
     await o2c.start_order(_order(ids["dispute"], "HOOLI", [("SERVER", 2, "899.00")]))

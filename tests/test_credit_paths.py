@@ -216,6 +216,8 @@ async def test_exposure_released_on_every_exit(
             await eventually(handle, lambda s: bool(s.invoices), "invoiced")
             await o2c.write_off(order.order_id, {"by": "cfo", "reason": "customer insolvent"})
         outcome = await handle.result()  # "expired": time skips past the seven days
+        if exit_path == "cancelled":
+            await keep_history(handle, "cancellation_told")
     expected = {
         "rejected": OrderStatus.REJECTED,
         "expired": OrderStatus.CANCELLED,
@@ -224,6 +226,9 @@ async def test_exposure_released_on_every_exit(
     }
     assert outcome.status == expected[exit_path]
     released(database, order.order_id)
+    if exit_path == "cancelled":
+        told = [m for m in mails_to(mail, "ada@example.com") if "cancelled" in m["subject"]]
+        assert "customer withdrew the order" in told[0]["content"][0]["value"]
     if exit_path == "expired":
         assert decisions(database, order.order_id) == [
             ("order", "hold", "credit-engine"),

@@ -30,6 +30,7 @@ EXPECTED = {
     "credit_recheck_withdrawn",
     "credit_recheck_hold_approved",
     "customer_master_change",
+    "cancellation_told",
 }
 
 

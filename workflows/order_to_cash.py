@@ -75,6 +75,7 @@ Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Patches: each names a change to the command sequence made after release (README: changing a workflow).
 CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
+CANCEL_RECORDED_PATCH = "cancellation-recorded-and-told"
 ENGINE = "credit-engine"  # who decides when no person does
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
@@ -107,6 +108,7 @@ class OrderToCash:
         self._applied_payments: set[str] = set()
         self._write_offs = 0
         self._credit_round = 0
+        self._cancel_recorded = False
 
     # -------------------------------------------------------------------------------- the process
 
@@ -233,7 +235,12 @@ class OrderToCash:
         await self._publish()
         while True:
             await self._process_inbox()
-            if self._book.cancelled is not None or self._book.settled:
+            if self._book.cancelled is not None:
+                # Before this patch a cancellation that arrived alone closed the order silently.
+                if not self._cancel_recorded and workflow.patched(CANCEL_RECORDED_PATCH):
+                    await self._cancel_order(self._book.cancelled)
+                return
+            if self._book.settled:
                 return
             await self._invoice_what_shipped()
             await self._publish()
@@ -449,6 +456,7 @@ class OrderToCash:
         self._note(kind.value, f"{self._money(amount_minor - change.unapplied_minor)} by {by}: {reason}")
 
     async def _cancel_order(self, command: CancelOrder, credit: CreditRecord | None = None) -> None:
+        self._cancel_recorded = True
         await self._set_status(OrderStatus.CANCELLED, "cancelled", command.reason, command.by, credit=credit)
         await self._email(EmailKind.ORDER_CANCELLED, "cancelled", note=command.reason)
 
