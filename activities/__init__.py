@@ -43,8 +43,8 @@ def build_activities(
     credit = CreditActivities(engine, load_credit_rules(settings), scorer)
     customers = CustomerActivities(engine, settings)
     orders = OrderActivities(engine, settings, policy, credit)
-    invoicing = InvoicingActivities(engine, settings.invoice_series)
-    cash = CashActivities(engine)
+    invoicing = InvoicingActivities(engine, settings)
+    cash = CashActivities(engine, settings)
     email = EmailActivities(engine, settings, sendgrid or sendgrid_client(settings))
     payments = PaymentActivities(engine, stripe_api or stripe_client(settings))
     return [
@@ -57,6 +57,7 @@ def build_activities(
         orders.record_delivery,
         orders.close_order,
         invoicing.issue_invoice,
+        invoicing.issue_charge,
         cash.apply_payment,
         cash.adjust_balance,
         email.send_email,

@@ -1,13 +1,16 @@
 """Cash application and balance adjustments: each money event allocated oldest invoice first, posted once."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities import ledger
+from activities.archive import archive, credit_note_document
 from activities.context import log
+from activities.invoicing import next_number
 from activities.orders import audit, load_order
 from models.activity_io import (
     AdjustBalance,
@@ -16,14 +19,11 @@ from models.activity_io import (
     ApplyPayment,
     BalanceChanged,
 )
+from models.invoicing import HUNDRED
 from models.money import to_minor
-from models.tables import BalanceAdjustment, Invoice, Payment, PaymentApplication
+from models.tables import BalanceAdjustment, CreditNote, Invoice, InvoiceLine, Payment, PaymentApplication
+from o2c.config import Settings
 from o2c.db import transaction
-
-ADJUSTMENT_ACCOUNT = {
-    AdjustmentKind.CREDIT_NOTE: ledger.SALES_RETURNS,
-    AdjustmentKind.WRITE_OFF: ledger.BAD_DEBT,
-}
 
 
 def open_invoices(session: Session, order_id: str) -> list[Invoice]:
@@ -47,8 +47,9 @@ def _discount_applies(invoice: Invoice, remaining: int, received_on: datetime) -
 
 
 class CashActivities:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
+        self._settings = settings
 
     @activity.defn(name="apply_payment")
     def apply_payment(self, request: ApplyPayment) -> BalanceChanged:
@@ -138,19 +139,29 @@ class CashActivities:
 
     @activity.defn(name="adjust_balance")
     def adjust_balance(self, request: AdjustBalance) -> BalanceChanged:
+        """A write-off, or credit notes: one per invoice touched, numbered in their own series, with the
+        tax reversed alongside the net, and archived as PDF and UBL like an invoice."""
         with transaction(self._engine) as session:
             done = session.exec(
                 select(BalanceAdjustment).where(BalanceAdjustment.dedupe_key == request.dedupe_key)
             ).all()
             if done:
+                notes = session.exec(
+                    select(CreditNote.number)
+                    .where(CreditNote.dedupe_key == request.dedupe_key)
+                    .order_by(col(CreditNote.number))
+                ).all()
                 allocations = [Allocation(invoice_number=a.invoice_number, amount_minor=a.amount_minor) for a in done]
                 return BalanceChanged(
                     allocations=allocations,
                     unapplied_minor=request.amount_minor - sum(a.amount_minor for a in done),
+                    documents=list(notes),
                 )
             order = load_order(session, request.order_id)
+            issued_on = request.issued_on or datetime.now(UTC).date()
             remaining = request.amount_minor
             allocations = []
+            documents: list[str] = []
             now = datetime.now(UTC)
             for invoice in open_invoices(session, order.id):
                 if remaining == 0:
@@ -173,24 +184,95 @@ class CashActivities:
                         created_at=now,
                     )
                 )
+                if request.kind is AdjustmentKind.CREDIT_NOTE:
+                    documents.append(self._credit_note(session, request, invoice, amount, issued_on))
             applied = request.amount_minor - remaining
-            ledger.post(
-                session,
-                f"{request.kind.value}:{request.dedupe_key}",
-                order.currency,
-                [
-                    ledger.Posting(ADJUSTMENT_ACCOUNT[request.kind], debit_minor=applied),
-                    ledger.Posting(ledger.RECEIVABLES, credit_minor=applied),
-                ],
-                order_id=order.id,
-            )
+            if request.kind is AdjustmentKind.WRITE_OFF:
+                ledger.post(
+                    session,
+                    f"{request.kind.value}:{request.dedupe_key}",
+                    order.currency,
+                    [
+                        ledger.Posting(ledger.BAD_DEBT, debit_minor=applied),
+                        ledger.Posting(ledger.RECEIVABLES, credit_minor=applied),
+                    ],
+                    order_id=order.id,
+                )
             audit(
                 session,
                 f"{request.kind.value}:{request.dedupe_key}",
                 order.id,
                 request.kind.value,
                 request.actor,
-                f"{applied}: {request.reason}",
+                f"{applied}: {request.reason}" + (f" ({', '.join(documents)})" if documents else ""),
             )
-        log(request.order_id).info("balance adjusted", kind=request.kind, amount_minor=applied)
-        return BalanceChanged(allocations=allocations, unapplied_minor=remaining)
+        log(request.order_id).info("balance adjusted", kind=request.kind, amount_minor=applied, documents=documents)
+        return BalanceChanged(allocations=allocations, unapplied_minor=remaining, documents=documents)
+
+    def _credit_note(
+        self, session: Session, request: AdjustBalance, invoice: Invoice, amount: int, issued_on: date
+    ) -> str:
+        sequence = next_number(session, self._settings.credit_note_series, issued_on.year)
+        number = f"{self._settings.credit_note_series}-{issued_on.year}-{sequence:06d}"
+        lines = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_number == invoice.number)).all()
+        parts = split_credit(
+            amount,
+            invoice.total_minor,
+            [(Decimal(x.tax_rate_percent), x.net_minor + x.tax_minor) for x in lines],
+            invoice.currency,
+        )
+        net = sum(p[1] for p in parts)
+        tax = sum(p[2] for p in parts)
+        note = CreditNote(
+            number=number,
+            dedupe_key=request.dedupe_key,
+            invoice_number=invoice.number,
+            order_id=invoice.order_id,
+            customer_id=invoice.customer_id,
+            currency=invoice.currency,
+            net_minor=net,
+            tax_minor=tax,
+            total_minor=amount,
+            reason=request.reason,
+            actor=request.actor,
+            issued_on=issued_on,
+            created_at=datetime.now(UTC),
+        )
+        session.add(note)
+        session.flush()
+        ledger.post(
+            session,
+            f"credit_note:{number}",
+            invoice.currency,
+            [
+                ledger.Posting(ledger.SALES_RETURNS, debit_minor=net),
+                ledger.Posting(ledger.TAX_PAYABLE, debit_minor=tax),
+                ledger.Posting(ledger.RECEIVABLES, credit_minor=amount),
+            ],
+            order_id=invoice.order_id,
+            invoice_number=invoice.number,
+        )
+        archive(session, credit_note_document(session, self._settings, note, parts))
+        return number
+
+
+def split_credit(
+    amount_minor: int, invoice_total_minor: int, gross_by_line: list[tuple[Decimal, int]], currency: str
+) -> list[tuple[Decimal, int, int]]:
+    """Splits a credit over the invoice's tax rates in proportion to their gross, then each share into net
+    and tax at its rate: [(rate, net, tax)], summing exactly to the amount (the last rate takes the rest)."""
+    by_rate: dict[Decimal, int] = {}
+    for rate, gross in gross_by_line:
+        by_rate[rate] = by_rate.get(rate, 0) + gross
+    rates = sorted(by_rate)
+    parts = []
+    left = amount_minor
+    for index, rate in enumerate(rates):
+        if index == len(rates) - 1:
+            share = left
+        else:
+            share = int((Decimal(amount_minor) * by_rate[rate] / invoice_total_minor).to_integral_value(ROUND_HALF_UP))
+        left -= share
+        tax = int((Decimal(share) * rate / (HUNDRED + rate)).to_integral_value(ROUND_HALF_UP))
+        parts.append((rate, share - tax, tax))
+    return [p for p in parts if p[1] or p[2]] or [(rates[0] if rates else Decimal(0), amount_minor, 0)]

@@ -5,11 +5,12 @@ finds it sent does nothing. What remains is the moment between SendGrid's 202 an
 killed exactly there sends again (noted in the README's reliability section).
 """
 
+import base64
 from datetime import UTC, datetime
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Mail
+from sendgrid.helpers.mail import Attachment, CustomArg, Disposition, FileContent, FileName, FileType, Mail
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
@@ -17,20 +18,25 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import log
 from activities.email_templates import Rendered, render
-from activities.orders import load_order
-from models.activity_io import DunningStepRun, EmailKind, EmailSent, SendEmail
+from activities.orders import audit, load_order
+from models.activity_io import DunningStepRun, EmailKind, EmailSent, ErrorType, SendEmail
 from models.money import format_money
-from models.tables import Customer, DunningEvent, EmailOutbox, Invoice
+from models.tables import ArchivedDocument, CreditNote, Customer, DunningEvent, EmailOutbox, Invoice
 from o2c.config import Settings
 from o2c.db import transaction
 
 TO_CUSTOMER = {
     EmailKind.INVOICE,
+    EmailKind.INVOICE_COPY,
+    EmailKind.CREDIT_NOTE,
     EmailKind.ORDER_REJECTED,
     EmailKind.ORDER_CANCELLED,
     EmailKind.CARD_DECLINED,
     EmailKind.ORDER_REST_CANCELLED,
 }
+
+
+WITH_DOCUMENT = {EmailKind.INVOICE, EmailKind.INVOICE_COPY}
 
 
 class EmailActivities:
@@ -42,14 +48,64 @@ class EmailActivities:
     @activity.defn(name="send_email")
     def send_email(self, request: SendEmail) -> EmailSent:
         with transaction(self._engine) as session:
+            if request.order_id is None and request.document_number is not None:
+                request = self._about_document(session, request)
             if request.order_id is None:
                 facts = self._customer_facts(session, request.customer_id or "", request.note)
             else:
                 facts = self._facts(session, request.order_id, request.invoice_number, request.note)
             recipient = facts["customer_email"] if request.kind in TO_CUSTOMER else self._team(request.kind)
+            recipient = request.to or recipient
+            attachments = self._documents(session, request, facts)
         return self._deliver(
-            request.key, request.order_id, request.kind.value, recipient, render(request.kind.value, facts)
+            request.key, request.order_id, request.kind.value, recipient, render(request.kind.value, facts), attachments
         )
+
+    def _about_document(self, session: Session, request: SendEmail) -> SendEmail:
+        """A resend names only the document: find its order, and for a credit note use its own wording."""
+        number = request.document_number or ""
+        document = session.get(ArchivedDocument, number)
+        if document is None:
+            raise ApplicationError(
+                f"no issued invoice or credit note {number}", type=ErrorType.UNKNOWN_DOCUMENT.value, non_retryable=True
+            )
+        invoice_number = number
+        kind = request.kind
+        if document.kind == "credit_note":
+            note = session.get(CreditNote, number)
+            assert note is not None
+            invoice_number, kind = note.invoice_number, EmailKind.CREDIT_NOTE
+        audit(session, f"audit:{request.key}", document.order_id, "document_resent", request.note, number)
+        return request.model_copy(
+            update={"order_id": document.order_id, "invoice_number": invoice_number, "kind": kind}
+        )
+
+    def _documents(self, session: Session, request: SendEmail, facts: dict[str, str]) -> list[Attachment]:
+        """The archived PDF and UBL XML of the invoice or credit note the email is about."""
+        number = request.document_number or (request.invoice_number if request.kind in WITH_DOCUMENT else None)
+        if number is None:
+            return []
+        document = session.get(ArchivedDocument, number)
+        if document is None:
+            raise ApplicationError(f"no archived document {number}", non_retryable=True)
+        if document.kind == "credit_note":
+            note = session.get(CreditNote, number)
+            assert note is not None
+            facts |= {"document_number": number, "amount": format_money(note.total_minor, note.currency)}
+        return [
+            Attachment(
+                FileContent(base64.b64encode(document.pdf).decode()),
+                FileName(f"{number}.pdf"),
+                FileType("application/pdf"),
+                Disposition("attachment"),
+            ),
+            Attachment(
+                FileContent(base64.b64encode(document.ubl).decode()),
+                FileName(f"{number}.xml"),
+                FileType("application/xml"),
+                Disposition("attachment"),
+            ),
+        ]
 
     @activity.defn(name="run_dunning_step")
     def run_dunning_step(self, step: DunningStepRun) -> EmailSent:
@@ -125,7 +181,15 @@ class EmailActivities:
             }
         return facts
 
-    def _deliver(self, key: str, order_id: str | None, kind: str, recipient: str, email: Rendered) -> EmailSent:
+    def _deliver(
+        self,
+        key: str,
+        order_id: str | None,
+        kind: str,
+        recipient: str,
+        email: Rendered,
+        attachments: list[Attachment] | None = None,
+    ) -> EmailSent:
         logger = log(order_id, email_key=key, kind=kind)
         with transaction(self._engine) as session:
             row = session.get(EmailOutbox, key)
@@ -144,7 +208,7 @@ class EmailActivities:
                         created_at=datetime.now(UTC),
                     )
                 )
-        message_id = self._post(key, order_id, recipient, email)
+        message_id = self._post(key, order_id, recipient, email, attachments or [])
         with transaction(self._engine) as session:
             row = session.get(EmailOutbox, key)
             assert row is not None
@@ -155,7 +219,9 @@ class EmailActivities:
         logger.info("email sent", message_id=message_id)
         return EmailSent(message_id=message_id, already_sent=False)
 
-    def _post(self, key: str, order_id: str | None, recipient: str, email: Rendered) -> str:
+    def _post(
+        self, key: str, order_id: str | None, recipient: str, email: Rendered, attachments: list[Attachment]
+    ) -> str:
         mail = Mail(
             from_email=self._settings.mail_from,
             to_emails=recipient,
@@ -163,6 +229,8 @@ class EmailActivities:
             plain_text_content=email.text,
             html_content=email.html,
         )
+        if attachments:
+            mail.attachment = attachments
         mail.custom_arg = [CustomArg("o2c_email_key", key)] + (
             [CustomArg("o2c_order_id", order_id)] if order_id else []
         )

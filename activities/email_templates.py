@@ -28,8 +28,20 @@ _SIGNATURE = "\n\nQuestions about this email? Reply to it and our accounts team 
 _TEMPLATES: dict[str, tuple[str, str]] = {
     "invoice": (
         "Invoice {invoice_number} for order {order_id}",
-        "Hello {customer_name},\n\nplease find invoice {invoice_number} for order {order_id}: "
+        "Hello {customer_name},\n\nplease find attached invoice {invoice_number} for order {order_id}: "
         "{amount} due on {due_date}.\n\nPay by bank transfer quoting the reference {payment_reference}." + _SIGNATURE,
+    ),
+    "invoice_copy": (
+        "Copy of invoice {invoice_number} for order {order_id}",
+        "Hello {customer_name},\n\nas requested, a copy of invoice {invoice_number} for order {order_id} is "
+        "attached. Still open: {amount}, due on {due_date}.\n\nPay by bank transfer quoting the reference "
+        "{payment_reference}." + _SIGNATURE,
+    ),
+    "credit_note": (
+        "Credit note {document_number} for invoice {invoice_number}",
+        "Hello {customer_name},\n\nwe have issued credit note {document_number} over {amount} against invoice "
+        "{invoice_number} of order {order_id}: {note}. It is attached and already deducted from what you owe."
+        + _SIGNATURE,
     ),
     "pre_due": (
         "Reminder: invoice {invoice_number} is due on {due_date}",

@@ -1,7 +1,8 @@
 """Invoices: bill exactly what shipped, with a gapless number, a structured reference and AR postings."""
 
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, text
@@ -9,12 +10,15 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities import ledger
+from activities.archive import archive, invoice_document
 from activities.context import business_error, log
 from activities.orders import audit, load_order
-from models.activity_io import ErrorType, InvoiceIssued, IssueInvoice
+from models.activity_io import ErrorType, InvoiceIssued, IssueCharge, IssueInvoice
 from models.contract import OrderStatus
-from models.invoicing import due_date, early_payment_discount, line_amounts, rf_reference
-from models.tables import Invoice, InvoiceLine, OrderLine, Shipment, ShipmentLine
+from models.invoicing import HUNDRED, due_date, early_payment_discount, line_amounts, rf_reference
+from models.money import from_minor, round_money, to_minor
+from models.tables import Invoice, InvoiceLine, Order, OrderLine, Shipment, ShipmentLine
+from o2c.config import Settings
 from o2c.db import transaction
 
 
@@ -50,9 +54,10 @@ def as_issued(invoice: Invoice) -> InvoiceIssued:
 
 
 class InvoicingActivities:
-    def __init__(self, engine: Engine, series: str) -> None:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
         self._engine = engine
-        self._series = series
+        self._settings = settings
+        self._series = settings.invoice_series
 
     @activity.defn(name="issue_invoice")
     def issue_invoice(self, request: IssueInvoice) -> InvoiceIssued:
@@ -64,6 +69,38 @@ class InvoicingActivities:
                 return as_issued(existing)
             invoice = self._create(session, request)
         log(request.order_id).info("invoice issued", number=invoice.number, total_minor=invoice.total_minor)
+        return as_issued(invoice)
+
+    @activity.defn(name="issue_charge")
+    def issue_charge(self, request: IssueCharge) -> InvoiceIssued:
+        """A later charge on its own invoice: an invoice already sent is never edited."""
+        with transaction(self._engine) as session:
+            existing = session.exec(
+                select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.charge_key)
+            ).first()
+            if existing is not None:
+                return as_issued(existing)
+            order = load_order(session, request.order_id)
+            rate = Decimal(request.tax_rate_percent)
+            tax = to_minor(
+                round_money(from_minor(request.amount_minor, order.currency) * rate / HUNDRED, order.currency),
+                order.currency,
+            )
+            line = InvoiceLine(
+                invoice_number="",
+                line_no=1,
+                sku="CHARGE",
+                description=request.description,
+                quantity=1,
+                unit_price=str(from_minor(request.amount_minor, order.currency)),
+                discount_minor=0,
+                net_minor=request.amount_minor,
+                tax_rate_percent=request.tax_rate_percent,
+                tax_minor=tax,
+            )
+            invoice = self._book(session, order, request.charge_key, [line], request.issued_on, False, "charge")
+            audit(session, f"charge:{invoice.number}", order.id, "charge_invoiced", request.actor, request.reason)
+        log(request.order_id).info("charge invoiced", number=invoice.number, total_minor=invoice.total_minor)
         return as_issued(invoice)
 
     def _create(self, session: Session, request: IssueInvoice) -> Invoice:
@@ -84,8 +121,6 @@ class InvoicingActivities:
             raise business_error(
                 ErrorType.NOTHING_TO_INVOICE, f"no uninvoiced shipments {request.shipment_ids} on {order.id}"
             )
-        sequence = next_number(session, self._series, request.issued_on.year)
-        number = f"{self._series}-{request.issued_on.year}-{sequence:06d}"
         invoice_lines: list[InvoiceLine] = []
         ordered = session.exec(
             select(OrderLine).where(OrderLine.order_id == order.id).order_by(col(OrderLine.line_no))
@@ -103,7 +138,7 @@ class InvoicingActivities:
             )
             invoice_lines.append(
                 InvoiceLine(
-                    invoice_number=number,
+                    invoice_number="",
                     line_no=len(invoice_lines) + 1,
                     sku=line.sku,
                     description=line.description,
@@ -115,21 +150,43 @@ class InvoicingActivities:
                     tax_minor=amounts.tax_minor,
                 )
             )
-        net = sum(line.net_minor for line in invoice_lines)
-        tax = sum(line.tax_minor for line in invoice_lines)
+        invoice = self._book(
+            session, order, request.invoice_key, invoice_lines, request.issued_on, request.due_now, "goods", shipments
+        )
+        order.credit_reserved_minor = max(0, order.credit_reserved_minor - invoice.total_minor)
+        order.status = OrderStatus.INVOICED.value
+        session.add(order)
+        return invoice
+
+    def _book(
+        self,
+        session: Session,
+        order: Order,
+        key: str,
+        lines: list[InvoiceLine],
+        issued_on: date,
+        due_now: bool,
+        kind: str,
+        shipments: Sequence[Shipment] = (),
+    ) -> Invoice:
+        """Numbers, totals, posts and archives one invoice, all in the caller's transaction."""
+        sequence = next_number(session, self._series, issued_on.year)
+        number = f"{self._series}-{issued_on.year}-{sequence:06d}"
+        net = sum(line.net_minor for line in lines)
+        tax = sum(line.tax_minor for line in lines)
         # Due at once after credit was withdrawn (re-check rejected): no terms, no early-payment discount.
         discount, discount_until = (
             (0, None)
-            if request.due_now
+            if due_now
             else early_payment_discount(
-                net + tax, Decimal(order.discount_percent), order.discount_days, request.issued_on, order.currency
+                net + tax, Decimal(order.discount_percent), order.discount_days, issued_on, order.currency
             )
         )
         invoice = Invoice(
             number=number,
             order_id=order.id,
             customer_id=order.customer_id,
-            invoice_key=request.invoice_key,
+            invoice_key=key,
             currency=order.currency,
             net_minor=net,
             tax_minor=tax,
@@ -137,43 +194,34 @@ class InvoicingActivities:
             open_minor=net + tax,
             discount_minor=discount,
             discount_until=discount_until,
-            issued_on=request.issued_on,
-            due_date=(
-                request.issued_on
-                if request.due_now
-                else due_date(request.issued_on, order.net_days, order.end_of_month)
-            ),
+            issued_on=issued_on,
+            due_date=issued_on if due_now else due_date(issued_on, order.net_days, order.end_of_month),
             payment_reference=rf_reference(number.replace("-", "")[-21:]),
             status="open",
+            kind=kind,
             created_at=datetime.now(UTC),
         )
         session.add(invoice)
         session.flush()
-        session.add_all(invoice_lines)
+        for line in lines:
+            line.invoice_number = number
+        session.add_all(lines)
         for shipment in shipments:
             shipment.invoice_number = number
             session.add(shipment)
-        order.credit_reserved_minor = max(0, order.credit_reserved_minor - invoice.total_minor)
-        order.status = OrderStatus.INVOICED.value
-        session.add(order)
+        session.flush()
         ledger.post(
             session,
             f"invoice:{number}",
             order.currency,
             [
                 ledger.Posting(ledger.RECEIVABLES, debit_minor=net + tax),
-                ledger.Posting(ledger.REVENUE, credit_minor=net),
+                ledger.Posting(ledger.REVENUE if kind == "goods" else ledger.OTHER_INCOME, credit_minor=net),
                 ledger.Posting(ledger.TAX_PAYABLE, credit_minor=tax),
             ],
             order_id=order.id,
             invoice_number=number,
         )
-        audit(
-            session,
-            f"invoice:{number}",
-            order.id,
-            "invoice_issued",
-            "workflow",
-            f"{number} total {net + tax}",
-        )
+        audit(session, f"invoice:{number}", order.id, "invoice_issued", "workflow", f"{number} total {net + tax}")
+        archive(session, invoice_document(session, self._settings, invoice))
         return invoice

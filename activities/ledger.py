@@ -14,6 +14,7 @@ TAX_PAYABLE = "2200-tax-payable"
 REVENUE = "4000-revenue"
 SALES_RETURNS = "4100-credit-notes"
 DISCOUNTS_GIVEN = "4200-early-payment-discounts"
+OTHER_INCOME = "4300-fees-and-surcharges"
 BAD_DEBT = "6100-bad-debt-expense"
 
 

@@ -29,6 +29,7 @@ class ActivityName(StrEnum):
     RECORD_SHIPMENT = "record_shipment"
     RECORD_DELIVERY = "record_delivery"
     ISSUE_INVOICE = "issue_invoice"
+    ISSUE_CHARGE = "issue_charge"
     SEND_EMAIL = "send_email"
     CHARGE_CARD = "charge_card"
     APPLY_PAYMENT = "apply_payment"
@@ -45,6 +46,7 @@ class ErrorType(StrEnum):
     NOTHING_TO_INVOICE = "NothingToInvoice"
     INVALID_DECISION = "InvalidDecision"
     INVALID_CHANGE = "InvalidChange"
+    UNKNOWN_DOCUMENT = "UnknownDocument"
 
 
 class RecordOrder(Message):
@@ -171,8 +173,23 @@ class InvoiceIssued(Message):
     discount_until: date | None
 
 
+class IssueCharge(Message):
+    """A charge that came up after invoicing (a late fee, a surcharge): always an invoice of its own."""
+
+    order_id: str
+    charge_key: str
+    description: str
+    amount_minor: int
+    tax_rate_percent: str
+    reason: str
+    actor: str
+    issued_on: date
+
+
 class EmailKind(StrEnum):
     INVOICE = "invoice"
+    CREDIT_NOTE = "credit_note"
+    INVOICE_COPY = "invoice_copy"
     CREDIT_HOLD = "credit_hold"
     CREDIT_HOLD_REMINDER = "credit_hold_reminder"
     ORDER_REJECTED = "order_rejected"
@@ -191,6 +208,8 @@ class SendEmail(Message):
     order_id: str | None
     kind: EmailKind
     customer_id: str | None = None
+    document_number: str | None = None
+    to: str | None = None
     invoice_number: str | None = None
     note: str = ""
 
@@ -232,6 +251,7 @@ class Allocation(Message):
 class BalanceChanged(Message):
     allocations: list[Allocation]
     unapplied_minor: int
+    documents: list[str] = []
 
 
 class AdjustmentKind(StrEnum):
@@ -248,6 +268,7 @@ class AdjustBalance(Message):
     reason: str
     actor: str
     dedupe_key: str
+    issued_on: date | None = None
 
 
 class DunningStepRun(Message):

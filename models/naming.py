@@ -20,3 +20,10 @@ CUSTOMER_CHANGE_WORKFLOW = "CustomerMasterChange"
 
 def customer_change_id(customer_id: str, change_id: str) -> str:
     return f"customer-{customer_id}-change-{change_id}"
+
+
+RESEND_WORKFLOW = "ResendDocument"
+
+
+def resend_id(number: str, request_id: str) -> str:
+    return f"resend-{number}-{request_id}"

@@ -6,7 +6,7 @@ a retried activity runs into them instead of writing twice.
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -163,6 +163,7 @@ class Invoice(SQLModel, table=True):
     due_date: date = Field(index=True)
     payment_reference: str = Field(max_length=35, unique=True)
     status: str = Field(max_length=20)
+    kind: str = Field(default="goods", max_length=20, description="goods (what shipped) or a later charge")
     created_at: datetime = Field(sa_column=_utc_column())
 
 
@@ -180,6 +181,39 @@ class InvoiceLine(SQLModel, table=True):
     net_minor: int = Field(sa_type=BigInteger)
     tax_rate_percent: str = Field(max_length=12)
     tax_minor: int = Field(sa_type=BigInteger)
+
+
+class CreditNote(SQLModel, table=True):
+    """A credit note: its own gapless series, always against one invoice, tax reversed with the net."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (UniqueConstraint("dedupe_key", "invoice_number"),)
+    number: str = Field(primary_key=True, max_length=40)
+    dedupe_key: str = Field(max_length=120)
+    invoice_number: str = Field(foreign_key="invoices.number", index=True, max_length=40)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    currency: str = Field(max_length=3)
+    net_minor: int = Field(sa_type=BigInteger)
+    tax_minor: int = Field(sa_type=BigInteger)
+    total_minor: int = Field(sa_type=BigInteger)
+    reason: str = Field(max_length=2000)
+    actor: str = Field(max_length=120)
+    issued_on: date
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class ArchivedDocument(SQLModel, table=True):
+    """The document as issued (PDF and UBL XML), sent and re-sent byte for byte; never changed."""
+
+    __tablename__ = "billing_documents"
+    number: str = Field(primary_key=True, max_length=40)
+    kind: str = Field(max_length=20)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    pdf: bytes = Field(sa_type=LargeBinary)
+    ubl: bytes = Field(sa_type=LargeBinary)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc_column())
 
 
 class CardCharge(SQLModel, table=True):

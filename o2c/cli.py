@@ -200,6 +200,18 @@ def cmd_customer(args: argparse.Namespace) -> int:
     return _run_client(main())
 
 
+def cmd_resend(args: argparse.Namespace) -> int:
+    from o2c.client import O2CClient
+    from o2c.temporal import connect
+
+    async def main() -> None:
+        request = {"number": args.number, "by": args.by, "to": args.to, "request_id": args.request_id}
+        sent = await O2CClient(await connect()).resend_document({k: v for k, v in request.items() if v})
+        print(f"{args.number}: {'already sent for this request' if sent.already_sent else 'sent'} ({sent.message_id})")
+
+    return _run_client(main())
+
+
 def _run_client(work: Any) -> int:
     from o2c.client import O2CError
 
@@ -219,6 +231,7 @@ DECISIONS = [
     "promise-to-pay",
     "cancel-order",
     "write-off",
+    "add-charge",
 ]
 
 
@@ -255,6 +268,12 @@ def parser() -> argparse.ArgumentParser:
         decision.add_argument("--reason")
         decision.add_argument("--json", help='further fields as JSON, e.g. \'{"dispute_id": "D1", "amount": "10"}\'')
         decision.set_defaults(run=cmd_finance)
+    resend = actions.add_parser("resend-invoice", help="send an issued invoice or credit note again (archived PDF)")
+    resend.add_argument("number", help="e.g. INV-2026-000123 or CN-2026-000004")
+    resend.add_argument("--by", required=True, help="who asks for it")
+    resend.add_argument("--to", help="another address than the customer's billing email")
+    resend.add_argument("--request-id", help="makes a repeat of this request harmless")
+    resend.set_defaults(run=cmd_resend)
     customer = actions.add_parser("customer", help="show or change a customer's master data (audited)")
     customer.add_argument("action", choices=["show", "set", "block", "unblock"])
     customer.add_argument("customer_id")

@@ -13,7 +13,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from models.activity_io import EmailSent
 from models.contract import (
+    AddCharge,
     ApproveCredit,
     CancelOrder,
     ChangeCustomer,
@@ -25,13 +27,22 @@ from models.contract import (
     PlaceOrder,
     PromiseToPay,
     RejectCredit,
+    ResendDocument,
     ResolveDispute,
     ShipmentDelivered,
     ShipmentDispatched,
     StatusView,
     WriteOff,
 )
-from models.naming import CUSTOMER_CHANGE_WORKFLOW, TASK_QUEUE, WORKFLOW_NAME, customer_change_id, workflow_id
+from models.naming import (
+    CUSTOMER_CHANGE_WORKFLOW,
+    RESEND_WORKFLOW,
+    TASK_QUEUE,
+    WORKFLOW_NAME,
+    customer_change_id,
+    resend_id,
+    workflow_id,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -153,6 +164,37 @@ class O2CClient:
 
     async def write_off(self, order_id: str, decision: WriteOff | dict[str, Any]) -> DecisionResult:
         return await self._decide(order_id, "write_off", validated(WriteOff, decision))
+
+    async def add_charge(self, order_id: str, decision: AddCharge | dict[str, Any]) -> DecisionResult:
+        return await self._decide(order_id, "add_charge", validated(AddCharge, decision))
+
+    async def resend_document(self, request: ResendDocument | dict[str, Any]) -> EmailSent:
+        """Sends an issued invoice or credit note again (the archived PDF and XML); the same
+        ``request_id`` again sends nothing more."""
+        request = validated(ResendDocument, request)
+        if request.request_id is None:
+            request = request.model_copy(update={"request_id": uuid.uuid4().hex})
+        assert request.request_id is not None
+        workflow_id_ = resend_id(request.number, request.request_id)
+        try:
+            handle = await self._client.start_workflow(
+                RESEND_WORKFLOW,
+                request,
+                id=workflow_id_,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                result_type=EmailSent,
+                static_summary=f"Send {request.number} again ({request.by})",
+            )
+        except WorkflowAlreadyStartedError:
+            handle = self._client.get_workflow_handle(workflow_id_, result_type=EmailSent)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise InvalidInput(f"resend refused: {reason}") from None
 
     # The customer master: one short workflow per change (audited, accounts receivable told once).
 

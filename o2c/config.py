@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     collections_email: str = "collections@o2c.example.com"
     operations_email: str = "operations@o2c.example.com"
     invoice_series: str = Field(default="INV", pattern=r"^[A-Z]{2,6}$")
+    credit_note_series: str = Field(default="CN", pattern=r"^[A-Z]{2,6}$")
+
+    seller_name: str = "o2c Demo Trading Ltd"
+    seller_address: str = "1 Ledger Lane; 10115 Berlin"
+    seller_country: str = Field(default="DE", pattern=r"^[A-Z]{2}$")
+    seller_vat_id: str = "DE123456789"
+    seller_iban: str = "DE89370400440532013000"
+    seller_bic: str = "COBADEFFXXX"
+    public_url: str = "http://127.0.0.1:8421"
 
     accounts_receivable_email: str = "ar@o2c.example.com"
 

@@ -6,8 +6,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from models.contract import (
+    AddCharge,
     ApproveCredit,
     CancelOrder,
+    ChangeCustomer,
+    CustomerChanged,
     DecisionResult,
     OpenDispute,
     OrderOutcome,
@@ -15,6 +18,7 @@ from models.contract import (
     PlaceOrder,
     PromiseToPay,
     RejectCredit,
+    ResendDocument,
     ResolveDispute,
     ShipmentDelivered,
     ShipmentDispatched,
@@ -35,6 +39,10 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "decision.promise_to_pay": PromiseToPay,
     "decision.cancel_order": CancelOrder,
     "decision.write_off": WriteOff,
+    "decision.add_charge": AddCharge,
+    "workflow-input.ChangeCustomer": ChangeCustomer,
+    "workflow-result.CustomerChanged": CustomerChanged,
+    "workflow-input.ResendDocument": ResendDocument,
     "update-result.DecisionResult": DecisionResult,
     "query.status": StatusView,
 }

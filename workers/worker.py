@@ -18,6 +18,7 @@ from o2c.db import make_engine, migrate
 from o2c.policies import load_order_policy
 from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
+from workflows.resend_document import ResendDocumentWorkflow
 
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
 PASSTHROUGH = ("models", "pydantic", "pydantic_core", "babel", "email_validator")
@@ -36,7 +37,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderToCash, CustomerMasterChange],
+        workflows=[OrderToCash, CustomerMasterChange, ResendDocumentWorkflow],
         activities=activities,
         activity_executor=executor,
         workflow_runner=sandbox(),

@@ -11,6 +11,7 @@ from decimal import Decimal
 from models.activity_io import BalanceChanged, CreditAssessment, InvoiceIssued
 from models.contract import (
     FINAL_STATUSES,
+    AddCharge,
     CancelOrder,
     CreditDecisionView,
     CreditFiguresView,
@@ -69,6 +70,7 @@ class OrderBook:
     invoices: dict[str, InvoiceState] = field(default_factory=dict)
     payment_ids: set[str] = field(default_factory=set)
     request_ids: set[str] = field(default_factory=set)
+    charge_ids: set[str] = field(default_factory=set)
     disputes: dict[str, DisputeState] = field(default_factory=dict)
     promise: PromiseToPay | None = None
     paid_minor: int = 0
@@ -284,6 +286,19 @@ class OrderBook:
             return "the order is already being cancelled"
         if self.anything_shipped or self.invoices:
             return "goods have shipped; resolve with a credit note or a write-off instead"
+        return None
+
+    def refuse_charge(self, command: AddCharge) -> str | None:
+        if self.is_closed or self.cancelled is not None:
+            return f"the order is already {self.status.value if self.is_closed else 'being cancelled'}"
+        if self.status in (OrderStatus.PENDING, OrderStatus.CREDIT_HOLD):
+            return "the order is not approved yet"
+        if command.charge_id in self.charge_ids:
+            return f"charge {command.charge_id} already exists"
+        if not self.invoices:
+            return "nothing is invoiced yet: a charge goes on an invoice of its own after the first one"
+        if self.settled:
+            return "the order is settled"
         return None
 
     def refuse_write_off(self, command: WriteOff) -> str | None:

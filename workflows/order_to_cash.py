@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         EmailKind,
         ErrorType,
         InvoiceIssued,
+        IssueCharge,
         IssueInvoice,
         OrderEvent,
         OrderRecorded,
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         SendEmail,
     )
     from models.contract import (
+        AddCharge,
         ApproveCredit,
         CancelOrder,
         DecisionResult,
@@ -70,12 +72,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_book import DisputeState, OrderBook
 
 T = TypeVar("T", bound=BaseModel)
-Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute | ResolveDispute | WriteOff
+Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute | ResolveDispute | WriteOff | AddCharge
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Patches: each names a change to the command sequence made after release (README: changing a workflow).
 CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
 CANCEL_RECORDED_PATCH = "cancellation-recorded-and-told"
+CREDIT_NOTE_EMAIL_PATCH = "credit-notes-emailed"
 ENGINE = "credit-engine"  # who decides when no person does
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
@@ -293,6 +296,8 @@ class OrderToCash:
                 await self._record_dispute(item.dispute_id, "open", item.by, item.reason)
             elif isinstance(item, ResolveDispute):
                 await self._resolve_dispute(item)
+            elif isinstance(item, AddCharge):
+                await self._bill_charge(item)
             elif isinstance(item, WriteOff):
                 amount = self._book.minor(item.amount) if item.amount else self._book.amount_due_minor
                 self._write_offs += 1
@@ -345,12 +350,35 @@ class OrderToCash:
                 summary=f"invoice {', '.join(shipment_ids)}",
             )
             self._book.add_invoice(issued, shipment_ids)
-            self._note("invoiced", f"{issued.number}: {self._money(issued.total_minor)} due {issued.due_date}")
-            await self._email(EmailKind.INVOICE, f"invoice:{issued.number}", invoice_number=issued.number)
-            if self._book.order.payment_method is PaymentMethod.CARD_ON_FILE:
-                await self._charge(issued)
+            await self._send_invoice(issued)
         while self._prepayments:
             await self._apply_payment(self._prepayments.pop(0))
+
+    async def _send_invoice(self, issued: InvoiceIssued) -> None:
+        """A new invoice goes to the customer with its PDF; a card on file is charged for it."""
+        self._note("invoiced", f"{issued.number}: {self._money(issued.total_minor)} due {issued.due_date}")
+        await self._email(EmailKind.INVOICE, f"invoice:{issued.number}", invoice_number=issued.number)
+        if self._book.order.payment_method is PaymentMethod.CARD_ON_FILE:
+            await self._charge(issued)
+
+    async def _bill_charge(self, command: AddCharge) -> None:
+        issued = await self._call(
+            ActivityName.ISSUE_CHARGE,
+            IssueCharge(
+                order_id=self._order_id,
+                charge_key=f"charge:{command.charge_id}",
+                description=command.description,
+                amount_minor=self._book.minor(command.amount),
+                tax_rate_percent=str(command.tax_rate_percent),
+                reason=command.reason,
+                actor=command.by,
+                issued_on=workflow.now().date(),
+            ),
+            InvoiceIssued,
+            summary=f"invoice charge {command.charge_id}",
+        )
+        self._book.add_invoice(issued, [])
+        await self._send_invoice(issued)
 
     async def _charge(self, invoice: InvoiceIssued) -> None:
         key = self._charge_keys.setdefault(invoice.number, str(workflow.uuid4()))
@@ -449,11 +477,22 @@ class OrderToCash:
                 reason=reason,
                 actor=by,
                 dedupe_key=f"{self._order_id}:{key}",
+                issued_on=workflow.now().date(),
             ),
             BalanceChanged,
         )
         self._book.apply(change, kind.value)
         self._note(kind.value, f"{self._money(amount_minor - change.unapplied_minor)} by {by}: {reason}")
+        if change.documents and workflow.patched(CREDIT_NOTE_EMAIL_PATCH):
+            for number in change.documents:
+                self._note("credit_note_issued", number)
+                await self._email(
+                    EmailKind.CREDIT_NOTE,
+                    f"credit-note:{number}",
+                    invoice_number=change.allocations[change.documents.index(number)].invoice_number,
+                    document_number=number,
+                    note=reason,
+                )
 
     async def _cancel_order(self, command: CancelOrder, credit: CreditRecord | None = None) -> None:
         self._cancel_recorded = True
@@ -715,6 +754,28 @@ class OrderToCash:
             self._note("cancel_requested", f"{command.by}: {command.reason}")
         return "order cancelled; reserved credit released"
 
+    @workflow.signal(name="add_charge")
+    def add_charge_signal(self, raw: RawValue) -> None:
+        self._via_signal("add_charge", raw, AddCharge, self._add_charge)
+
+    @workflow.update(name="add_charge")
+    def add_charge(self, command: AddCharge) -> DecisionResult:
+        return self._decided(command, self._add_charge)
+
+    @add_charge.validator
+    def _validate_add_charge(self, command: AddCharge) -> None:
+        self._validate(command, self._add_charge)
+
+    def _add_charge(self, command: AddCharge, dry_run: bool = False) -> str:
+        self._check(self._book.refuse_charge(command))
+        if not dry_run:
+            self._book.charge_ids.add(command.charge_id)
+            self._inbox.append(command)
+            self._note(
+                "charge_requested", f"{command.charge_id}: {command.amount} {command.description} ({command.by})"
+            )
+        return "charge accepted; it is invoiced on its own invoice"
+
     @workflow.signal(name="write_off")
     def write_off_signal(self, raw: RawValue) -> None:
         self._via_signal("write_off", raw, WriteOff, self._write_off)
@@ -861,7 +922,14 @@ class OrderToCash:
             ]
         return "\n".join(lines)
 
-    async def _email(self, kind: EmailKind, key: str, invoice_number: str | None = None, note: str = "") -> None:
+    async def _email(
+        self,
+        kind: EmailKind,
+        key: str,
+        invoice_number: str | None = None,
+        note: str = "",
+        document_number: str | None = None,
+    ) -> None:
         await self._call(
             ActivityName.SEND_EMAIL,
             SendEmail(
@@ -870,6 +938,7 @@ class OrderToCash:
                 kind=kind,
                 invoice_number=invoice_number,
                 note=note,
+                document_number=document_number,
             ),
             None,
             summary=f"email {kind.value}",
