@@ -90,6 +90,20 @@ class BillingDocument:
 
 # ----------------------------------------------------------------------------------------------- PDF
 
+_NO_DECOMPOSITION = str.maketrans(
+    {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE", "œ": "oe", "\u0131": "i", "Ħ": "H", "ħ": "h"}
+)
+
+
+def _latin1(char: str) -> str:
+    try:
+        char.encode("latin-1")
+    except UnicodeEncodeError:
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        base = base.translate(_NO_DECOMPOSITION)
+        return base if base and all(ord(c) < 256 for c in base) else "?"
+    return char
+
 
 class _Pdf(FPDF):
     def __init__(self, footer_text: str) -> None:
@@ -109,9 +123,8 @@ class _Pdf(FPDF):
     def text_for(self, value: str) -> str:
         if self.unicode:
             return value
-        # Core PDF fonts cover Latin-1 only: accents are folded and anything else becomes "?".
-        folded = "".join(c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c))
-        return folded.encode("latin-1", "replace").decode("latin-1")
+        # Core PDF fonts cover Latin-1 only: other letters lose their accents, and what is left becomes "?".
+        return "".join(_latin1(c) for c in value)
 
     def footer(self) -> None:
         self.set_y(-15)

@@ -12,9 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from o2c.temporal import DATA_CONVERTER
-from workers.worker import sandbox
-from workflows.customer_master import CustomerMasterChange
-from workflows.order_to_cash import OrderToCash
+from workers.worker import WORKFLOWS, sandbox
 
 HISTORIES = sorted((Path(__file__).with_name("histories")).glob("*.json"))
 EXPECTED = {
@@ -31,6 +29,8 @@ EXPECTED = {
     "credit_recheck_hold_approved",
     "customer_master_change",
     "cancellation_told",
+    "credit_note_and_charge",
+    "resend_document",
 }
 
 
@@ -40,7 +40,5 @@ def test_every_main_path_is_recorded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(
-        workflows=[OrderToCash, CustomerMasterChange], data_converter=DATA_CONVERTER, workflow_runner=sandbox()
-    )
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=sandbox())
     await replayer.replay_workflow(WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text()))

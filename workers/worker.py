@@ -20,6 +20,8 @@ from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 from workflows.resend_document import ResendDocumentWorkflow
 
+WORKFLOWS = [OrderToCash, CustomerMasterChange, ResendDocumentWorkflow]
+
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
 PASSTHROUGH = ("models", "pydantic", "pydantic_core", "babel", "email_validator")
 
@@ -37,7 +39,7 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[OrderToCash, CustomerMasterChange, ResendDocumentWorkflow],
+        workflows=WORKFLOWS,
         activities=activities,
         activity_executor=executor,
         workflow_runner=sandbox(),

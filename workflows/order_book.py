@@ -29,7 +29,7 @@ from models.contract import (
     Totals,
     WriteOff,
 )
-from models.money import from_minor, round_money, to_minor
+from models.money import MoneyError, check_precision, from_minor, round_money, to_minor
 
 TIMELINE_LIMIT = 200
 PROMISE_HORIZON = timedelta(days=180)
@@ -289,6 +289,10 @@ class OrderBook:
         return None
 
     def refuse_charge(self, command: AddCharge) -> str | None:
+        try:
+            check_precision(command.amount, self.currency, "the charge")
+        except MoneyError as exc:
+            return str(exc)
         if self.is_closed or self.cancelled is not None:
             return f"the order is already {self.status.value if self.is_closed else 'being cancelled'}"
         if self.status in (OrderStatus.PENDING, OrderStatus.CREDIT_HOLD):
