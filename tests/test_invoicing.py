@@ -273,10 +273,11 @@ def paid(payment_id: str, amount: Decimal) -> PaymentReceived:
 
 
 def attachments(mail: RecordingSendGrid, subject_start: str) -> list[dict[str, bytes]]:
+    """Attachments of the emails whose subject starts so (reminders, which time skipping may bring, aside)."""
     return [
         {a["filename"]: base64.b64decode(a["content"]) for a in m.get("attachments", [])}
         for m in mail.sent
-        if m["subject"].startswith(subject_start)
+        if m["subject"].startswith(subject_start) and "overdue" not in m["subject"]
     ]
 
 
