@@ -10,6 +10,7 @@ from activities.documents import BillingDocument, DocumentLine, Party, render_pd
 from models.money import from_minor
 from models.tables import ArchivedDocument, CreditNote, Customer, Invoice, InvoiceLine, Order, Shipment
 from o2c.config import Settings
+from o2c.paylink import payment_link
 
 
 def terms_text(order: Order, invoice: Invoice) -> str:
@@ -92,7 +93,15 @@ def invoice_document(session: Session, settings: Settings, invoice: Invoice) -> 
             for s in shipments
         ],
         delivered_on=max((s.dispatched_at.date() for s in shipments), default=None),
+        payment_link=pay_online_link(settings, order, invoice),
     )
+
+
+def pay_online_link(settings: Settings, order: Order, invoice: Invoice) -> str | None:
+    """Bank-transfer invoices carry a link to pay them by card; a card on file is charged anyway."""
+    if order.payment_method != "bank_transfer":
+        return None
+    return payment_link(settings.public_url, settings.payment_link_secret.get_secret_value(), invoice.number)
 
 
 def credit_note_document(

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.archive import pay_online_link
 from activities.context import log
 from activities.email_templates import Rendered, render
 from activities.orders import audit, load_order
@@ -169,6 +170,7 @@ class EmailActivities:
             "invoice_number": "",
             "due_date": "",
             "payment_reference": "",
+            "pay_online": "",
         }
         if invoice_number:
             invoice = session.get(Invoice, invoice_number)
@@ -179,6 +181,9 @@ class EmailActivities:
                 "due_date": invoice.due_date.isoformat(),
                 "payment_reference": invoice.payment_reference,
             }
+            link = pay_online_link(self._settings, order, invoice)
+            if link and invoice.open_minor > 0:
+                facts["pay_online"] = f"\n\nOr pay online by card: {link}"
         return facts
 
     def _deliver(

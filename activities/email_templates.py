@@ -29,13 +29,14 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "invoice": (
         "Invoice {invoice_number} for order {order_id}",
         "Hello {customer_name},\n\nplease find attached invoice {invoice_number} for order {order_id}: "
-        "{amount} due on {due_date}.\n\nPay by bank transfer quoting the reference {payment_reference}." + _SIGNATURE,
+        "{amount} due on {due_date}.\n\nPay by bank transfer quoting the reference {payment_reference}."
+        "{pay_online}" + _SIGNATURE,
     ),
     "invoice_copy": (
         "Copy of invoice {invoice_number} for order {order_id}",
         "Hello {customer_name},\n\nas requested, a copy of invoice {invoice_number} for order {order_id} is "
         "attached. Still open: {amount}, due on {due_date}.\n\nPay by bank transfer quoting the reference "
-        "{payment_reference}." + _SIGNATURE,
+        "{payment_reference}.{pay_online}" + _SIGNATURE,
     ),
     "credit_note": (
         "Credit note {document_number} for invoice {invoice_number}",
@@ -47,12 +48,13 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "Reminder: invoice {invoice_number} is due on {due_date}",
         "Hello {customer_name},\n\na friendly reminder that {amount} on invoice {invoice_number} is due on "
         "{due_date}. If you have already paid, thank you and please ignore this email.\n\n"
-        "Reference: {payment_reference}" + _SIGNATURE,
+        "Reference: {payment_reference}{pay_online}" + _SIGNATURE,
     ),
     "overdue": (
         "Invoice {invoice_number} is overdue",
         "Hello {customer_name},\n\ninvoice {invoice_number} was due on {due_date} and {amount} is still open. "
-        "Please pay quoting the reference {payment_reference}, or tell us if something is wrong with it." + _SIGNATURE,
+        "Please pay quoting the reference {payment_reference}, or tell us if something is wrong with it."
+        "{pay_online}" + _SIGNATURE,
     ),
     "final_notice": (
         "Final notice: invoice {invoice_number}",

@@ -164,6 +164,7 @@ class Invoice(SQLModel, table=True):
     payment_reference: str = Field(max_length=35, unique=True)
     status: str = Field(max_length=20)
     kind: str = Field(default="goods", max_length=20, description="goods (what shipped) or a later charge")
+    stripe_payment_intent: str | None = Field(default=None, max_length=64, description="the payment link's")
     created_at: datetime = Field(sa_column=_utc_column())
 
 

@@ -58,7 +58,18 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     async def main() -> None:
         import uvicorn
 
-        app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value())
+        from activities import stripe_client
+        from o2c.db import make_engine
+        from o2c.paylink import PayPage
+
+        pay_page = PayPage(
+            make_engine(settings.resolved_database_url()),
+            stripe_client(settings),
+            settings.payment_link_secret.get_secret_value(),
+            settings.stripe_publishable_key,
+            settings.resolved_stripe_js_url(),
+        )
+        app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value(), pay_page)
         config = uvicorn.Config(
             app, host=settings.bind_host, port=args.port or settings.webhook_port, log_level="warning"
         )

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     seller_iban: str = "DE89370400440532013000"
     seller_bic: str = "COBADEFFXXX"
     public_url: str = "http://127.0.0.1:8421"
+    payment_link_secret: SecretStr = SecretStr("paylink_local_development_only")
+    stripe_publishable_key: str = "pk_test_localstripe"
+    stripe_js_url: str = ""
+
+    def resolved_stripe_js_url(self) -> str:
+        """Stripe.js; against localstripe, its stand-in served at ``/js.stripe.com/v3/``."""
+        if self.stripe_js_url:
+            return self.stripe_js_url
+        if "api.stripe.com" in self.stripe_api_base:
+            return "https://js.stripe.com/v3/"
+        return f"{self.stripe_api_base.rstrip('/')}/js.stripe.com/v3/"
 
     accounts_receivable_email: str = "ar@o2c.example.com"
 

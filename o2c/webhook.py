@@ -1,4 +1,4 @@
-"""Stripe webhook receiver: verified events become signals on ``order-{order_id}``.
+"""Stripe webhook receiver (verified events become signals on ``order-{order_id}``) and the pay page.
 
 Unsigned, forged or stale events get 400. A 2xx goes back only once Temporal accepted the signal, so
 Stripe retries otherwise; a resent event is harmless because the workflow dedupes on the payment id.
@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from models.contract import PaymentChannel, PaymentReceived
 from models.money import from_minor
 from models.naming import workflow_id
+from o2c.paylink import PayPage
 
 TOLERANCE_SECONDS = 300
 log = structlog.get_logger("o2c.webhook")
@@ -37,7 +38,7 @@ def payment_from_intent(intent: dict[str, Any], created: int) -> PaymentReceived
     )
 
 
-def create_app(client: Client, signing_secret: str) -> Starlette:
+def create_app(client: Client, signing_secret: str, pay_page: PayPage | None = None) -> Starlette:
     async def receive(request: Request) -> JSONResponse:
         body = await request.body()
         try:
@@ -63,9 +64,11 @@ def create_app(client: Client, signing_secret: str) -> Starlette:
         log.info("payment signalled", order_id=order_id, event_id=data["id"], payment_id=payment.payment_id)
         return JSONResponse({"signalled": workflow_id(order_id)})
 
-    return Starlette(
-        routes=[
-            Route("/stripe/webhook", receive, methods=["POST"]),
-            Route("/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]),
-        ]
-    )
+    routes = [
+        Route("/stripe/webhook", receive, methods=["POST"]),
+        Route("/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]),
+    ]
+    if pay_page is not None:
+        routes.append(Route("/pay/{number}", pay_page.show, methods=["GET"]))
+        routes.append(Route("/pay/{number}", pay_page.pay, methods=["POST"]))
+    return Starlette(routes=routes)

@@ -5,6 +5,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -16,9 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from activities import sendgrid_client, stripe_client
 from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
 from models.search_attributes import CLI_TYPES
-from models.tables import CardCharge, EmailOutbox, LedgerEntry
+from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry
 from o2c.client import O2CClient
 from o2c.config import Settings
+from o2c.paylink import PayPage
 from o2c.sendgrid_sink import create_app as sink_app
 from o2c.temporal import DATA_CONVERTER
 from o2c.webhook import create_app as webhook_app
@@ -163,3 +165,83 @@ async def test_status_and_search_attributes_visible(
 def test_stripe_sdk_is_pointed_at_localstripe(localstripe: str) -> None:
     client = stripe.StripeClient("sk_test_x", base_addresses={"api": localstripe})
     assert client.v1.customers.create(params={"email": "x@example.com"}).id.startswith("cus_")
+
+
+def intent_of(db: Database, number: str) -> str | None:
+    with Session(db.engine) as session:
+        invoice = session.get(Invoice, number)
+        return invoice.stripe_payment_intent if invoice else None
+
+
+async def test_payment_link_pays_a_bank_transfer_invoice(
+    dev_env: WorkflowEnvironment, localstripe: str, database: Database, tmp_path: Path, task_queue: str
+) -> None:
+    """The link in the invoice email opens a page with a PaymentIntent for what is open; confirming it (what
+    Stripe.js does in the customer's browser) brings the payment back through Stripe's webhook."""
+    sink_port, webhook_port = free_port(), free_port()
+    settings = Settings(
+        database_url=database.url,
+        stripe_api_base=localstripe,
+        sendgrid_host=f"http://127.0.0.1:{sink_port}",
+        stripe_webhook_secret=SECRET,
+        public_url=f"http://127.0.0.1:{webhook_port}",
+    )
+    api = stripe_client(settings)
+    pay_page = PayPage(
+        database.engine,
+        api,
+        settings.payment_link_secret.get_secret_value(),
+        "pk_test_x",
+        settings.resolved_stripe_js_url(),
+    )
+    order = sample_order()
+    async with (
+        BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
+        BackgroundServer(webhook_app(dev_env.client, SECRET, pay_page), webhook_port),
+        httpx.AsyncClient() as http,
+    ):
+        await http.post(
+            f"{localstripe}/_config/webhooks/link-{webhook_port}",
+            auth=("sk_test_x", ""),
+            data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
+        )
+        async with running_worker(
+            dev_env.client, database, task_queue, mail=sendgrid_client(settings), stripe_api=api, settings=settings
+        ):
+            o2c = O2CClient(dev_env.client, task_queue)
+            handle = await o2c.start_order(order)
+            await o2c.ship(
+                order.order_id,
+                ShipmentDispatched(
+                    shipment_id="S1",
+                    lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
+                    carrier="UPS",
+                    tracking_number="1Z2",
+                ),
+            )
+            view = await eventually(handle, lambda s: bool(s.invoices), "invoiced")
+            number = view.invoices[0].number
+            mails = (await http.get(f"http://127.0.0.1:{sink_port}/_sink/messages")).json()
+            text = next(m for m in mails if m["payload"]["subject"].startswith(f"Invoice {number}"))["payload"]
+            body = text["content"][0]["value"]
+            link = body.split("Or pay online by card: ")[1].split()[0]
+            assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=")
+            forged = await http.get(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=0000")
+            page = await http.get(link)
+            first_intent = intent_of(database, number)
+            await http.get(link)  # opened twice: the same PaymentIntent
+            assert forged.status_code == 404
+            assert page.status_code == 200 and "49.48 USD" in page.text
+            assert f"{localstripe}/js.stripe.com/v3/" in page.text
+            assert first_intent is not None and intent_of(database, number) == first_intent
+            intent = api.v1.payment_intents.retrieve(first_intent)
+            assert (intent.amount, intent.metadata["order_id"]) == (4948, order.order_id)
+            refused = await http.post(link, content=b"payment_method=4242424242424242")  # never card numbers
+            paid = await http.post(link, content=b"payment_method=pm_card_visa")  # the id Stripe.js made
+            assert refused.status_code == 400
+            assert "Thank you: your payment of 49.48 USD was received" in paid.text
+            outcome = await handle.result()
+            paid_page = await http.get(link)
+    assert outcome.status == OrderStatus.PAID
+    assert outcome.totals.paid == Decimal("49.48")
+    assert "nothing left to pay" in paid_page.text
