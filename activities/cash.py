@@ -36,6 +36,14 @@ def open_invoices(session: Session, order_id: str) -> list[Invoice]:
     )
 
 
+def referenced_first(invoices: list[Invoice], reference: str) -> list[Invoice]:
+    """The invoice a payment names (its number or RF reference, as remittance or a payment link gives
+    it) is settled first; the rest of the money goes oldest first."""
+    text = "".join(reference.split()).upper()
+    named = [i for i in invoices if text and (i.number in reference or i.payment_reference in text)]
+    return named + [i for i in invoices if i not in named]
+
+
 def _discount_applies(invoice: Invoice, remaining: int, received_on: datetime) -> bool:
     return (
         invoice.discount_minor > 0
@@ -63,7 +71,7 @@ class CashActivities:
             remaining = amount
             allocations: list[Allocation] = []
             discounts = 0
-            for invoice in open_invoices(session, order.id):
+            for invoice in referenced_first(open_invoices(session, order.id), payment.reference):
                 if remaining == 0:
                     break
                 discount = invoice.discount_minor if _discount_applies(invoice, remaining, payment.received_at) else 0

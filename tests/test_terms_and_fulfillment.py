@@ -117,3 +117,24 @@ async def test_operations_hear_of_a_late_shipment_and_a_wrong_one(
         m["subject"] for m in mail.sent if m["personalizations"][0]["to"][0]["email"] == "operations@o2c.example.com"
     ]
     assert to_ops == [f"Order {order.order_id} has not shipped", f"Shipment exception on order {order.order_id}"]
+
+
+async def test_a_payment_that_names_its_invoice_settles_that_one_first(
+    time_env: WorkflowEnvironment, sqlite_db: Database, task_queue: str
+) -> None:
+    order = sample_order(invoicing="per_shipment")
+    async with running_worker(time_env.client, sqlite_db, task_queue):
+        o2c = O2CClient(time_env.client, task_queue)
+        handle = await o2c.start_order(order)
+        await o2c.ship(order.order_id, shipment("S1", [("WIDGET", 2)]))
+        await eventually(handle, lambda s: len(s.invoices) == 1, "first invoice")
+        await o2c.ship(order.order_id, shipment("S2", [("GADGET", 1)]))
+        view = await eventually(handle, lambda s: len(s.invoices) == 2, "second invoice")
+        second = view.invoices[1]
+        payment = paid("P2", str(second.total), datetime.now(UTC)).model_copy(
+            update={"reference": f"Remittance: {second.payment_reference[:4]} {second.payment_reference[4:]}"}
+        )
+        await o2c.payment_received(order.order_id, payment)
+        view = await eventually(handle, lambda s: s.totals.paid == second.total, "applied")
+    assert [i.open for i in view.invoices] == [view.invoices[0].total, Decimal("0.00")]
+    await handle.terminate("test done")
