@@ -167,6 +167,17 @@ def test_stripe_sdk_is_pointed_at_localstripe(localstripe: str) -> None:
     assert client.v1.customers.create(params={"email": "x@example.com"}).id.startswith("cus_")
 
 
+async def mail_body(http: httpx.AsyncClient, sink_port: int, subject_start: str) -> str:
+    """The email's text, once the sink has it (the workflow moves on before the email activity ends)."""
+    for _ in range(200):
+        mails = (await http.get(f"http://127.0.0.1:{sink_port}/_sink/messages")).json()
+        found = [m["payload"] for m in mails if m["payload"]["subject"].startswith(subject_start)]
+        if found:
+            return str(found[0]["content"][0]["value"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no email {subject_start!r} reached the sink")
+
+
 def intent_of(db: Database, number: str) -> str | None:
     with Session(db.engine) as session:
         invoice = session.get(Invoice, number)
@@ -221,9 +232,7 @@ async def test_payment_link_pays_a_bank_transfer_invoice(
             )
             view = await eventually(handle, lambda s: bool(s.invoices), "invoiced")
             number = view.invoices[0].number
-            mails = (await http.get(f"http://127.0.0.1:{sink_port}/_sink/messages")).json()
-            text = next(m for m in mails if m["payload"]["subject"].startswith(f"Invoice {number}"))["payload"]
-            body = text["content"][0]["value"]
+            body = await mail_body(http, sink_port, f"Invoice {number}")
             link = body.split("Or pay online by card: ")[1].split()[0]
             assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=")
             forged = await http.get(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=0000")
