@@ -16,7 +16,7 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from models.policy import OrderPolicy
 from o2c.config import Settings
-from o2c.policies import load_credit_rules
+from o2c.policies import load_credit_rules, load_policies
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:
@@ -41,8 +41,9 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """Real clients from settings unless given (tests pass their own)."""
     credit = CreditActivities(engine, load_credit_rules(settings), scorer)
-    customers = CustomerActivities(engine, settings)
-    orders = OrderActivities(engine, settings, policy, credit)
+    segments = load_policies(settings).segments
+    customers = CustomerActivities(engine, settings, frozenset(segments))
+    orders = OrderActivities(engine, settings, policy, credit, segments)
     invoicing = InvoicingActivities(engine, settings)
     cash = CashActivities(engine, settings)
     email = EmailActivities(engine, settings, sendgrid or sendgrid_client(settings))
@@ -58,6 +59,7 @@ def build_activities(
         orders.close_order,
         invoicing.issue_invoice,
         invoicing.issue_charge,
+        invoicing.raise_late_fee,
         cash.apply_payment,
         cash.adjust_balance,
         email.send_email,

@@ -27,7 +27,17 @@ from o2c.db import transaction
 BILLING_FIELDS = frozenset(
     {"name", "email", "billing_name", "billing_email", "billing_address", "vat_id", "payment_terms"}
 )
-PLAIN_FIELDS = ("name", "email", "currency", "risk_class", "billing_name", "billing_email", "billing_address", "vat_id")
+PLAIN_FIELDS = (
+    "name",
+    "email",
+    "currency",
+    "risk_class",
+    "billing_name",
+    "billing_email",
+    "billing_address",
+    "vat_id",
+    "dunning_segment",
+)
 
 
 def current_values(customer: Customer) -> dict[str, str | None]:
@@ -49,9 +59,10 @@ def describe_changes(customer_id: str, changes: list[FieldChange], by: str, reas
 
 
 class CustomerActivities:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, segments: frozenset[str] = frozenset()) -> None:
         self._engine = engine
         self._settings = settings
+        self._segments = segments
 
     @activity.defn(name="change_customer")
     def change_customer(self, request: ChangeCustomerRequest) -> CustomerChanged:
@@ -164,6 +175,13 @@ class CustomerActivities:
                 raise business_error(ErrorType.INVALID_CHANGE, str(exc)) from exc
             customer.credit_limit_minor = to_minor(change.credit_limit, currency)
         customer.currency = currency
+        if change.dunning_segment is not None:
+            if change.dunning_segment not in self._segments:
+                known = ", ".join(sorted(self._segments)) or "none: the dunning policy file defines no segments"
+                raise business_error(
+                    ErrorType.INVALID_CHANGE, f"no dunning segment {change.dunning_segment!r} (known: {known})"
+                )
+            customer.dunning_segment = change.dunning_segment
         for name in ("name", "billing_name", "billing_address", "vat_id"):
             value = getattr(change, name)
             if value is not None:

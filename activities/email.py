@@ -6,13 +6,15 @@ killed exactly there sends again (noted in the README's reliability section).
 """
 
 import base64
+import csv
+import io
 from datetime import UTC, datetime
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, CustomArg, Disposition, FileContent, FileName, FileType, Mail
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -22,7 +24,17 @@ from activities.email_templates import Rendered, render
 from activities.orders import audit, load_order
 from models.activity_io import DunningStepRun, EmailKind, EmailSent, ErrorType, SendEmail
 from models.money import format_money
-from models.tables import ArchivedDocument, CreditNote, Customer, DunningEvent, EmailOutbox, Invoice
+from models.tables import (
+    ArchivedDocument,
+    CollectionTask,
+    CreditNote,
+    Customer,
+    CustomerChange,
+    DunningEvent,
+    EmailOutbox,
+    Invoice,
+    Order,
+)
 from o2c.config import Settings
 from o2c.db import transaction
 
@@ -53,6 +65,8 @@ class EmailActivities:
                 request = self._about_document(session, request)
             if request.order_id is None:
                 facts = self._customer_facts(session, request.customer_id or "", request.note)
+                if request.kind is EmailKind.STATEMENT:
+                    return self._send_statement(session, request, facts)
             else:
                 facts = self._facts(session, request.order_id, request.invoice_number, request.note)
             recipient = facts["customer_email"] if request.kind in TO_CUSTOMER else self._team(request.kind)
@@ -134,9 +148,122 @@ class EmailActivities:
             facts = self._facts(session, step.order_id, step.invoice_number, "")
             order = load_order(session, step.order_id)
             facts["amount"] = format_money(step.amount_due_minor, order.currency)
-        recipient = self._settings.collections_email if step.escalate else facts["customer_email"]
+            if step.escalate:
+                self._open_task(session, step, order)
+            if step.block_credit:
+                self._block(session, step, order)
         key = f"dunning:{step.invoice_number}:{step.step_name}"
-        return self._deliver(key, step.order_id, f"dunning_{step.template}", recipient, render(step.template, facts))
+        sent = EmailSent(message_id="", already_sent=True)
+        if step.remind:
+            recipient = (
+                self._settings.collections_email if step.escalate and not step.remind else facts["customer_email"]
+            )
+            sent = self._deliver(
+                key, step.order_id, f"dunning_{step.template}", recipient, render(step.template, facts)
+            )
+        if step.escalate:
+            template = step.template if not step.remind else "escalation"
+            escalation_key = key if not step.remind else f"{key}:escalation"
+            sent = self._deliver(
+                escalation_key,
+                step.order_id,
+                f"dunning_{template}",
+                self._settings.collections_email,
+                render(template, facts),
+            )
+        return sent
+
+    def _send_statement(self, session: Session, request: SendEmail, facts: dict[str, str]) -> EmailSent:
+        """Every open invoice of the customer with its age, in the email and as a CSV attachment."""
+        today = datetime.now(UTC).date()
+        invoices = session.exec(
+            select(Invoice)
+            .where(Invoice.customer_id == facts["customer_id"], Invoice.open_minor > 0)
+            .order_by(col(Invoice.due_date), col(Invoice.number))
+        ).all()
+        rows = [
+            (
+                i.number,
+                i.order_id,
+                i.issued_on.isoformat(),
+                i.due_date.isoformat(),
+                max(0, (today - i.due_date).days),
+                format_money(i.open_minor, i.currency),
+                i.payment_reference,
+            )
+            for i in invoices
+        ]
+        totals: dict[str, int] = {}
+        for invoice in invoices:
+            totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.open_minor
+        lines = [
+            f"{n}  order {o}  issued {i}  due {d}  {'overdue ' + str(a) + ' days' if a else 'not yet due'}  {m}  ({r})"
+            for n, o, i, d, a, m, r in rows
+        ]
+        facts |= {
+            "statement_date": today.isoformat(),
+            "statement_lines": "\n".join(lines) or "No open invoices: thank you.",
+            "statement_total": ", ".join(format_money(v, k) for k, v in sorted(totals.items())) or "nothing",
+        }
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["invoice", "order", "issued", "due", "days_overdue", "open", "payment_reference"])
+        writer.writerows(rows)
+        attachment = Attachment(
+            FileContent(base64.b64encode(buffer.getvalue().encode()).decode()),
+            FileName(f"statement-{facts['customer_id']}-{today.isoformat()}.csv"),
+            FileType("text/csv"),
+            Disposition("attachment"),
+        )
+        audit(session, f"audit:{request.key}", None, "statement_sent", request.note, facts["customer_id"])
+        recipient = request.to or facts["customer_email"]
+        return self._deliver(request.key, None, request.kind.value, recipient, render("statement", facts), [attachment])
+
+    def _open_task(self, session: Session, step: DunningStepRun, order: Order) -> None:
+        """Escalation is work for a person: an open collection task, once per invoice and step."""
+        exists = session.exec(
+            select(CollectionTask.id).where(
+                CollectionTask.invoice_number == step.invoice_number, CollectionTask.step_name == step.step_name
+            )
+        ).first()
+        if exists is None:
+            session.add(
+                CollectionTask(
+                    order_id=order.id,
+                    customer_id=order.customer_id,
+                    invoice_number=step.invoice_number,
+                    step_name=step.step_name,
+                    amount_due_minor=step.amount_due_minor,
+                    created_at=datetime.now(UTC),
+                )
+            )
+
+    def _block(self, session: Session, step: DunningStepRun, order: Order) -> None:
+        """Blocks further credit: the customer's next orders are rejected until finance unblocks them."""
+        change_id = f"dunning:{step.invoice_number}:{step.step_name}"
+        if session.exec(select(CustomerChange.id).where(CustomerChange.change_id == change_id)).first() is not None:
+            return
+        customer = session.get(Customer, order.customer_id)
+        assert customer is not None
+        if customer.blocked:
+            return
+        customer.blocked = True
+        customer.updated_at = datetime.now(UTC)
+        session.add(customer)
+        reason = f"dunning step {step.step_name} on invoice {step.invoice_number}"
+        session.add(
+            CustomerChange(
+                change_id=change_id,
+                customer_id=customer.id,
+                field="blocked",
+                old_value="false",
+                new_value="true",
+                actor="dunning",
+                reason=reason,
+                created_at=customer.updated_at,
+            )
+        )
+        audit(session, f"customer-change:{change_id}", order.id, "customer_blocked", "dunning", reason)
 
     def _team(self, kind: EmailKind) -> str:
         if kind in (EmailKind.CREDIT_HOLD, EmailKind.CREDIT_HOLD_REMINDER):

@@ -44,6 +44,11 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "{invoice_number} of order {order_id}: {note}. It is attached and already deducted from what you owe."
         + _SIGNATURE,
     ),
+    "statement": (
+        "Statement of account for {customer_name} on {statement_date}",
+        "Hello {customer_name},\n\nyour open invoices with us on {statement_date}:\n\n{statement_lines}\n\n"
+        "Total open: {statement_total}. The same list is attached as a CSV file." + _SIGNATURE,
+    ),
     "pre_due": (
         "Reminder: invoice {invoice_number} is due on {due_date}",
         "Hello {customer_name},\n\na friendly reminder that {amount} on invoice {invoice_number} is due on "

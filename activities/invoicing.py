@@ -13,9 +13,9 @@ from activities import ledger
 from activities.archive import archive, invoice_document
 from activities.context import business_error, log
 from activities.orders import audit, load_order
-from models.activity_io import ErrorType, InvoiceIssued, IssueCharge, IssueInvoice
+from models.activity_io import ErrorType, InvoiceIssued, IssueCharge, IssueInvoice, LateFeeRaised, RaiseLateFee
 from models.contract import OrderStatus
-from models.invoicing import HUNDRED, due_date, early_payment_discount, line_amounts, rf_reference
+from models.invoicing import HUNDRED, due_date, early_payment_discount, late_fee_minor, line_amounts, rf_reference
 from models.money import from_minor, round_money, to_minor
 from models.tables import Invoice, InvoiceLine, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
@@ -50,6 +50,7 @@ def as_issued(invoice: Invoice) -> InvoiceIssued:
         payment_reference=invoice.payment_reference,
         discount_minor=invoice.discount_minor,
         discount_until=invoice.discount_until,
+        kind=invoice.kind,
     )
 
 
@@ -102,6 +103,48 @@ class InvoicingActivities:
             audit(session, f"charge:{invoice.number}", order.id, "charge_invoiced", request.actor, request.reason)
         log(request.order_id).info("charge invoiced", number=invoice.number, total_minor=invoice.total_minor)
         return as_issued(invoice)
+
+    @activity.defn(name="raise_late_fee")
+    def raise_late_fee(self, request: RaiseLateFee) -> LateFeeRaised:
+        """A dunning step's late fee, once per invoice and step, on an invoice of its own, due at once."""
+        key = f"late-fee:{request.invoice_number}:{request.step_name}"
+        with transaction(self._engine) as session:
+            existing = session.exec(
+                select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == key)
+            ).first()
+            if existing is not None:
+                return LateFeeRaised(invoice=as_issued(existing), reason="raised before")
+            order = load_order(session, request.order_id)
+            overdue = session.get(Invoice, request.invoice_number)
+            if overdue is None:
+                raise business_error(ErrorType.NOTHING_TO_INVOICE, f"no invoice {request.invoice_number}")
+            fee, days = late_fee_minor(
+                request.late_fee, overdue.open_minor, overdue.due_date, request.on, order.currency
+            )
+            if fee == 0:
+                return LateFeeRaised(
+                    invoice=None, reason=f"no fee: {days} day(s) late, grace {request.late_fee.grace_days}"
+                )
+            rate = request.late_fee.tax_rate_percent
+            tax = to_minor(
+                round_money(from_minor(fee, order.currency) * rate / HUNDRED, order.currency), order.currency
+            )
+            line = InvoiceLine(
+                invoice_number="",
+                line_no=1,
+                sku="LATE-FEE",
+                description=f"Late fee on invoice {overdue.number}: {days} days overdue",
+                quantity=1,
+                unit_price=str(from_minor(fee, order.currency)),
+                discount_minor=0,
+                net_minor=fee,
+                tax_rate_percent=str(rate),
+                tax_minor=tax,
+            )
+            invoice = self._book(session, order, key, [line], request.on, True, "late_fee")
+            audit(session, f"late-fee:{invoice.number}", order.id, "late_fee_invoiced", "dunning", line.description)
+        log(request.order_id).info("late fee invoiced", number=invoice.number, fee_minor=fee, days_late=days)
+        return LateFeeRaised(invoice=as_issued(invoice), reason=f"{days} days overdue")
 
     def _create(self, session: Session, request: IssueInvoice) -> Invoice:
         order = load_order(session, request.order_id)

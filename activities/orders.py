@@ -23,7 +23,7 @@ from models.activity_io import (
 from models.contract import OrderStatus, PaymentTerms, PlaceOrder
 from models.invoicing import line_amounts
 from models.money import to_minor
-from models.policy import OrderPolicy
+from models.policy import DunningPolicy, OrderPolicy
 from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
 from o2c.db import transaction
@@ -70,11 +70,19 @@ def load_order(session: Session, order_id: str) -> Order:
 
 
 class OrderActivities:
-    def __init__(self, engine: Engine, settings: Settings, policy: OrderPolicy, credit: "CreditActivities") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        policy: OrderPolicy,
+        credit: "CreditActivities",
+        segments: dict[str, DunningPolicy] | None = None,
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._policy = policy
         self._credit = credit
+        self._segments = segments or {}
 
     @activity.defn(name="record_order")
     def record_order(self, request: RecordOrder) -> OrderRecorded:
@@ -90,7 +98,7 @@ class OrderActivities:
                         f"order {order.order_id} already exists with different contents; "
                         "use a new order id for a new order",
                     )
-                return OrderRecorded(order_total_minor=total, policy=self._policy)
+                return OrderRecorded(order_total_minor=total, policy=self._policy_for(session, order))
             customer_terms = self._upsert_customer(session, order)
             terms = order.payment_terms or customer_terms
             session.add(
@@ -126,8 +134,17 @@ class OrderActivities:
                     )
                 )
             audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
+            policy = self._policy_for(session, order)
         log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
-        return OrderRecorded(order_total_minor=total, policy=self._policy)
+        return OrderRecorded(order_total_minor=total, policy=policy)
+
+    def _policy_for(self, session: Session, order: PlaceOrder) -> OrderPolicy:
+        """The order's policy, with the dunning policy of its customer's segment."""
+        customer = session.get(Customer, order.customer.id)
+        segment = customer.dunning_segment if customer else None
+        if segment and segment in self._segments:
+            return self._policy.model_copy(update={"dunning": self._segments[segment]})
+        return self._policy
 
     def _upsert_customer(self, session: Session, order: PlaceOrder) -> PaymentTerms:
         """The customer master wins over what a storefront sends; an unknown customer is created with the

@@ -13,7 +13,7 @@ from models.contract import (
     PlaceOrder,
     ShipmentDispatched,
 )
-from models.policy import OrderPolicy
+from models.policy import LateFee, OrderPolicy
 
 
 class Message(BaseModel):
@@ -30,6 +30,7 @@ class ActivityName(StrEnum):
     RECORD_DELIVERY = "record_delivery"
     ISSUE_INVOICE = "issue_invoice"
     ISSUE_CHARGE = "issue_charge"
+    RAISE_LATE_FEE = "raise_late_fee"
     SEND_EMAIL = "send_email"
     CHARGE_CARD = "charge_card"
     APPLY_PAYMENT = "apply_payment"
@@ -171,6 +172,7 @@ class InvoiceIssued(Message):
     payment_reference: str
     discount_minor: int
     discount_until: date | None
+    kind: str = "goods"
 
 
 class IssueCharge(Message):
@@ -199,6 +201,7 @@ class EmailKind(StrEnum):
     CARD_DECLINED = "card_declined"
     ORDER_REST_CANCELLED = "order_rest_cancelled"
     CUSTOMER_BILLING_CHANGED = "customer_billing_changed"
+    STATEMENT = "statement"
 
 
 class SendEmail(Message):
@@ -280,6 +283,21 @@ class DunningStepRun(Message):
     escalate: bool
     amount_due_minor: int
     due_date: date
+    remind: bool = True
+    block_credit: bool = False
+
+
+class RaiseLateFee(Message):
+    order_id: str
+    invoice_number: str
+    step_name: str
+    late_fee: LateFee
+    on: date
+
+
+class LateFeeRaised(Message):
+    invoice: "InvoiceIssued | None"
+    reason: str
 
 
 class CloseOrder(Message):

@@ -248,6 +248,9 @@ class ChangeCustomer(Contract):
     billing_address: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     vat_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9 .-]{1,29}$")] | None = None
     blocked: bool | None = None
+    dunning_segment: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,40}$")] | None = Field(
+        default=None, description="which dunning policy applies to the customer's new orders"
+    )
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -295,6 +298,15 @@ class ResendDocument(Contract):
     by: Person
     to: EmailStr | None = Field(default=None, description="defaults to the customer's billing email")
     request_id: Identifier | None = Field(default=None, description="the same id again sends nothing more")
+
+
+class SendStatement(Contract):
+    """Input of ``SendStatement``: every open invoice of a customer with its age, by email."""
+
+    customer_id: Identifier
+    by: Person
+    to: EmailStr | None = Field(default=None, description="defaults to the customer's billing email")
+    request_id: Identifier | None = None
 
 
 class DecisionResult(Contract):

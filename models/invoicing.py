@@ -9,8 +9,12 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from models.money import from_minor, round_money, to_minor
+
+if TYPE_CHECKING:
+    from models.policy import LateFee
 
 HUNDRED = Decimal(100)
 
@@ -77,3 +81,16 @@ def is_valid_rf_reference(reference: str) -> bool:
     if not compact[4:].isalnum():
         return False
     return _iso7064_mod97(compact[4:] + compact[:4]) == 1
+
+
+def late_fee_minor(fee: "LateFee", open_minor: int, due: date, on: date, currency: str) -> tuple[int, int]:
+    """(fee in minor units, days late). Nothing within the grace days; otherwise the fixed amount for the
+    currency plus interest per annum on what is open for every day since the due date (open * rate / 100 *
+    days / 365, as ERPNext computes it), rounded once, and at least the minimum for the currency."""
+    days_late = (on - due).days
+    if open_minor <= 0 or days_late <= fee.grace_days:
+        return 0, days_late
+    interest = from_minor(open_minor, currency) * fee.annual_interest_percent / HUNDRED * days_late / 365
+    amount = round_money(fee.fixed.get(currency, Decimal(0)) + interest, currency)
+    amount = max(amount, fee.minimum.get(currency, Decimal(0)))
+    return to_minor(amount, currency), days_late

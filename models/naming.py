@@ -27,3 +27,10 @@ RESEND_WORKFLOW = "ResendDocument"
 
 def resend_id(number: str, request_id: str) -> str:
     return f"resend-{number}-{request_id}"
+
+
+STATEMENT_WORKFLOW = "SendStatement"
+
+
+def statement_id(customer_id: str, request_id: str) -> str:
+    return f"statement-{customer_id}-{request_id}"

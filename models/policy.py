@@ -5,12 +5,14 @@ each with a level, an email template and actions. Finance changes it without tou
 """
 
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.contract import RiskClass
+from models.money import MoneyError, check_precision
 
 
 class Policy(BaseModel):
@@ -18,8 +20,35 @@ class Policy(BaseModel):
 
 
 class DunningAction(StrEnum):
-    REMIND = "remind"
-    ESCALATE = "escalate"
+    REMIND = "remind"  # email the customer the step's template
+    ESCALATE = "escalate"  # email the collections team and open a collection task
+    LATE_FEE = "late_fee"  # raise a late-fee invoice (never onto the overdue invoice itself)
+    BLOCK_CREDIT = "block_credit"  # block the customer: new orders are rejected until finance unblocks
+
+
+class LateFee(Policy):
+    """``fixed`` (per currency) + interest per annum on what is open for the days late beyond the grace
+    days, at least ``minimum`` (per currency). Nothing within the grace days."""
+
+    fixed: dict[str, Decimal] = {}
+    annual_interest_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
+    minimum: dict[str, Decimal] = {}
+    grace_days: Annotated[int, Field(ge=0, le=365)] = 0
+    tax_rate_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
+
+    @model_validator(mode="after")
+    def _amounts(self) -> Self:
+        for field_name in ("fixed", "minimum"):
+            for currency, amount in getattr(self, field_name).items():
+                if amount < 0:
+                    raise ValueError(f"{field_name} {currency}: amounts cannot be negative")
+                try:
+                    check_precision(amount, currency, f"{field_name} {currency}")
+                except MoneyError as exc:
+                    raise ValueError(str(exc)) from exc
+        if not self.fixed and not self.annual_interest_percent:
+            raise ValueError("a late fee needs a fixed amount or an interest rate")
+        return self
 
 
 class DunningStep(Policy):
@@ -28,6 +57,13 @@ class DunningStep(Policy):
     level: Annotated[int, Field(ge=0, le=20)]
     template: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")]
     actions: Annotated[list[DunningAction], Field(min_length=1)]
+    late_fee: LateFee | None = None
+
+    @model_validator(mode="after")
+    def _fee_given(self) -> Self:
+        if (DunningAction.LATE_FEE in self.actions) != (self.late_fee is not None):
+            raise ValueError("the late_fee action and the late_fee settings go together")
+        return self
 
 
 class DunningPolicy(Policy):
@@ -78,6 +114,17 @@ class CreditRules(Policy):
         if unknown:
             raise ValueError(f"unknown risk classes {sorted(unknown)}: use {', '.join(r.value for r in RiskClass)}")
         return self
+
+
+class DunningPolicies(Policy):
+    """The dunning policy file: a default policy and, by customer segment, others (``dunning_segment`` in
+    the customer master). A file holding a single policy (``steps`` at the top) is the default alone."""
+
+    default: DunningPolicy
+    segments: dict[Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")], DunningPolicy] = {}
+
+    def for_segment(self, segment: str | None) -> DunningPolicy:
+        return self.segments.get(segment or "", self.default)
 
 
 class OrderPolicy(Policy):

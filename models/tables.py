@@ -29,6 +29,7 @@ class Customer(SQLModel, table=True):
     billing_address: str | None = Field(default=None, max_length=500)
     vat_id: str | None = Field(default=None, max_length=30)
     payment_terms: str | None = Field(default=None, max_length=400, description="PaymentTerms as JSON")
+    dunning_segment: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(sa_column=_utc_column())
     updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
@@ -300,6 +301,23 @@ class DunningEvent(SQLModel, table=True):
     amount_due_minor: int = Field(sa_type=BigInteger)
     escalated: bool = False
     created_at: datetime = Field(sa_column=_utc_column())
+
+
+class CollectionTask(SQLModel, table=True):
+    """Work for a person in collections, opened by an escalating dunning step."""
+
+    __tablename__ = "collection_tasks"
+    __table_args__ = (UniqueConstraint("invoice_number", "step_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    invoice_number: str = Field(foreign_key="invoices.number", max_length=40)
+    step_name: str = Field(max_length=60)
+    amount_due_minor: int = Field(sa_type=BigInteger)
+    status: str = Field(default="open", max_length=20, index=True)
+    assigned_to: str | None = Field(default=None, max_length=120)
+    created_at: datetime = Field(sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class Dispute(SQLModel, table=True):

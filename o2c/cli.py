@@ -152,6 +152,7 @@ CUSTOMER_FIELDS = (
     "billing_email",
     "billing_address",
     "vat_id",
+    "dunning_segment",
 )
 
 
@@ -223,6 +224,18 @@ def cmd_resend(args: argparse.Namespace) -> int:
     return _run_client(main())
 
 
+def cmd_statement(args: argparse.Namespace) -> int:
+    from o2c.client import O2CClient
+    from o2c.temporal import connect
+
+    async def main() -> None:
+        request = {"customer_id": args.customer_id, "by": args.by, "to": args.to, "request_id": args.request_id}
+        sent = await O2CClient(await connect()).send_statement({k: v for k, v in request.items() if v})
+        print(f"statement for {args.customer_id}: {'already sent' if sent.already_sent else 'sent'}")
+
+    return _run_client(main())
+
+
 def _run_client(work: Any) -> int:
     from o2c.client import O2CError
 
@@ -285,6 +298,12 @@ def parser() -> argparse.ArgumentParser:
     resend.add_argument("--to", help="another address than the customer's billing email")
     resend.add_argument("--request-id", help="makes a repeat of this request harmless")
     resend.set_defaults(run=cmd_resend)
+    statement = actions.add_parser("statement", help="email a customer the statement of their open invoices")
+    statement.add_argument("customer_id")
+    statement.add_argument("--by", required=True, help="who asks for it")
+    statement.add_argument("--to", help="another address than the customer's billing email")
+    statement.add_argument("--request-id", help="makes a repeat of this request harmless")
+    statement.set_defaults(run=cmd_statement)
     customer = actions.add_parser("customer", help="show or change a customer's master data (audited)")
     customer.add_argument("action", choices=["show", "set", "block", "unblock"])
     customer.add_argument("customer_id")

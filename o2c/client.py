@@ -29,6 +29,7 @@ from models.contract import (
     RejectCredit,
     ResendDocument,
     ResolveDispute,
+    SendStatement,
     ShipmentDelivered,
     ShipmentDispatched,
     StatusView,
@@ -37,10 +38,12 @@ from models.contract import (
 from models.naming import (
     CUSTOMER_CHANGE_WORKFLOW,
     RESEND_WORKFLOW,
+    STATEMENT_WORKFLOW,
     TASK_QUEUE,
     WORKFLOW_NAME,
     customer_change_id,
     resend_id,
+    statement_id,
     workflow_id,
 )
 
@@ -168,62 +171,77 @@ class O2CClient:
     async def add_charge(self, order_id: str, decision: AddCharge | dict[str, Any]) -> DecisionResult:
         return await self._decide(order_id, "add_charge", validated(AddCharge, decision))
 
-    async def resend_document(self, request: ResendDocument | dict[str, Any]) -> EmailSent:
-        """Sends an issued invoice or credit note again (the archived PDF and XML); the same
-        ``request_id`` again sends nothing more."""
-        request = validated(ResendDocument, request)
-        if request.request_id is None:
-            request = request.model_copy(update={"request_id": uuid.uuid4().hex})
-        assert request.request_id is not None
-        workflow_id_ = resend_id(request.number, request.request_id)
-        try:
-            handle = await self._client.start_workflow(
-                RESEND_WORKFLOW,
-                request,
-                id=workflow_id_,
-                task_queue=self._task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                result_type=EmailSent,
-                static_summary=f"Send {request.number} again ({request.by})",
-            )
-        except WorkflowAlreadyStartedError:
-            handle = self._client.get_workflow_handle(workflow_id_, result_type=EmailSent)
-        try:
-            return await handle.result()
-        except WorkflowFailureError as exc:
-            cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
-            reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise InvalidInput(f"resend refused: {reason}") from None
-
     # The customer master: one short workflow per change (audited, accounts receivable told once).
 
     async def change_customer(self, change: ChangeCustomer | dict[str, Any]) -> CustomerChanged:
         """Makes the change and waits for it; the same ``change_id`` again answers the first result."""
         change = validated(ChangeCustomer, change)
-        if change.change_id is None:
-            change = change.model_copy(update={"change_id": uuid.uuid4().hex})
-        assert change.change_id is not None
-        workflow_id_ = customer_change_id(change.customer_id, change.change_id)
+        change_id = change.change_id or uuid.uuid4().hex
+        change = change.model_copy(update={"change_id": change_id})
+        return await self._run_once(
+            CUSTOMER_CHANGE_WORKFLOW,
+            change,
+            customer_change_id(change.customer_id, change_id),
+            CustomerChanged,
+            f"Customer {change.customer_id}: change by {change.by}",
+            "customer change",
+        )
+
+    # Documents and statements on request: one short workflow per request, the request id its key.
+
+    async def resend_document(self, request: ResendDocument | dict[str, Any]) -> EmailSent:
+        """Sends an issued invoice or credit note again (the archived PDF and XML); the same
+        ``request_id`` again sends nothing more."""
+        request = validated(ResendDocument, request)
+        request_id = request.request_id or uuid.uuid4().hex
+        request = request.model_copy(update={"request_id": request_id})
+        return await self._run_once(
+            RESEND_WORKFLOW,
+            request,
+            resend_id(request.number, request_id),
+            EmailSent,
+            f"Send {request.number} again ({request.by})",
+            "resend",
+        )
+
+    async def send_statement(self, request: SendStatement | dict[str, Any]) -> EmailSent:
+        """Emails the customer a statement of every open invoice with its age (and a CSV of it)."""
+        request = validated(SendStatement, request)
+        request_id = request.request_id or uuid.uuid4().hex
+        request = request.model_copy(update={"request_id": request_id})
+        return await self._run_once(
+            STATEMENT_WORKFLOW,
+            request,
+            statement_id(request.customer_id, request_id),
+            EmailSent,
+            f"Statement for {request.customer_id} ({request.by})",
+            "statement",
+        )
+
+    async def _run_once(
+        self, workflow: str, arg: BaseModel, workflow_id_: str, result: type[M], summary: str, what: str
+    ) -> M:
+        """Starts the workflow unless that id already ran, and waits for its result either way."""
         try:
             handle = await self._client.start_workflow(
-                CUSTOMER_CHANGE_WORKFLOW,
-                change,
+                workflow,
+                arg,
                 id=workflow_id_,
                 task_queue=self._task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                result_type=CustomerChanged,
-                static_summary=f"Customer {change.customer_id}: change by {change.by}",
+                result_type=result,
+                static_summary=summary,
             )
         except WorkflowAlreadyStartedError:
-            handle = self._client.get_workflow_handle(workflow_id_, result_type=CustomerChanged)
+            handle = self._client.get_workflow_handle(workflow_id_, result_type=result)
         try:
-            return await handle.result()
+            outcome: M = await handle.result()
         except WorkflowFailureError as exc:
             cause = exc.cause.cause if isinstance(exc.cause, ActivityError) else exc.cause
             reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-            raise InvalidInput(f"customer change refused: {reason}") from None
+            raise InvalidInput(f"{what} refused: {reason}") from None
+        return outcome
 
     def _handle(self, order_id: str) -> WorkflowHandle[Any, Any]:
         return self._client.get_workflow_handle(workflow_id(order_id))

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
-from models.policy import DEFAULT_DUNNING, CreditRules, DunningPolicy, OrderPolicy
+from models.policy import DEFAULT_DUNNING, CreditRules, DunningPolicies, DunningPolicy, OrderPolicy
 from o2c.config import Settings
 
 
@@ -14,25 +14,45 @@ class PolicyFileError(ValueError):
 
 
 def load_dunning_policy(text: str, source: str) -> DunningPolicy:
+    return load_dunning_policies(text, source).default
+
+
+def load_dunning_policies(text: str, source: str) -> DunningPolicies:
     try:
-        return DunningPolicy.model_validate(json.loads(text))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PolicyFileError(f"{source}: not JSON ({exc})") from exc
+    if isinstance(data, dict) and "steps" in data:
+        data = {"default": data}
+    try:
+        return DunningPolicies.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"])
-            if len(error["loc"]) >= 2 and error["loc"][0] == "steps" and isinstance(error["loc"][1], int):
-                where = f"step {error['loc'][1] + 1} ({'.'.join(str(p) for p in error['loc'][2:])})"
-            problems.append(f"{where or 'policy'}: {error['msg']}")
+        problems = [f"{_where(error['loc'])}: {error['msg']}" for error in exc.errors()]
         raise PolicyFileError(f"{source}: " + "; ".join(problems)) from exc
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``default.steps.1.offset_days`` as a person reads it: ``step 2 (offset_days)`` of the default policy."""
+    parts = list(loc)
+    policy = "default policy"
+    if parts[:1] == ["default"]:
+        parts = parts[1:]
+    elif parts[:1] == ["segments"] and len(parts) >= 2:
+        policy, parts = f"segment {parts[1]}", parts[2:]
+    if len(parts) >= 2 and parts[0] == "steps" and isinstance(parts[1], int):
+        return f"{policy}, step {parts[1] + 1} ({'.'.join(str(p) for p in parts[2:]) or 'step'})"
+    return f"{policy}: {'.'.join(str(p) for p in parts) or 'policy'}"
+
+
+def load_policies(settings: Settings) -> DunningPolicies:
+    if settings.dunning_policy_file is None:
+        return DunningPolicies(default=DEFAULT_DUNNING)
+    path = settings.dunning_policy_file
+    return load_dunning_policies(path.read_text(), str(path))
+
+
 def load_order_policy(settings: Settings) -> OrderPolicy:
-    dunning = DEFAULT_DUNNING
-    if settings.dunning_policy_file is not None:
-        path = settings.dunning_policy_file
-        dunning = load_dunning_policy(path.read_text(), str(path))
+    dunning = load_policies(settings).default
     return OrderPolicy(
         credit_hold_expiry=timedelta(days=settings.credit_hold_expiry_days),
         credit_hold_reminder=timedelta(days=settings.credit_hold_reminder_days),

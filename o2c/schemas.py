@@ -20,6 +20,7 @@ from models.contract import (
     RejectCredit,
     ResendDocument,
     ResolveDispute,
+    SendStatement,
     ShipmentDelivered,
     ShipmentDispatched,
     StatusView,
@@ -43,6 +44,7 @@ PUBLISHED: dict[str, type[BaseModel]] = {
     "workflow-input.ChangeCustomer": ChangeCustomer,
     "workflow-result.CustomerChanged": CustomerChanged,
     "workflow-input.ResendDocument": ResendDocument,
+    "workflow-input.SendStatement": SendStatement,
     "update-result.DecisionResult": DecisionResult,
     "query.status": StatusView,
 }

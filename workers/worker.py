@@ -19,8 +19,9 @@ from o2c.policies import load_order_policy
 from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 from workflows.resend_document import ResendDocumentWorkflow
+from workflows.statement import SendStatementWorkflow
 
-WORKFLOWS = [OrderToCash, CustomerMasterChange, ResendDocumentWorkflow]
+WORKFLOWS = [OrderToCash, CustomerMasterChange, ResendDocumentWorkflow, SendStatementWorkflow]
 
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
 PASSTHROUGH = ("models", "pydantic", "pydantic_core", "babel", "email_validator")

@@ -37,8 +37,10 @@ with workflow.unsafe.imports_passed_through():
         InvoiceIssued,
         IssueCharge,
         IssueInvoice,
+        LateFeeRaised,
         OrderEvent,
         OrderRecorded,
+        RaiseLateFee,
         RecordDelivery,
         RecordOrder,
         RecordShipment,
@@ -546,6 +548,8 @@ class OrderToCash:
                 escalate=DunningAction.ESCALATE in step.actions,
                 amount_due_minor=invoice.open_minor,
                 due_date=invoice.issued.due_date,
+                remind=DunningAction.REMIND in step.actions,
+                block_credit=DunningAction.BLOCK_CREDIT in step.actions,
             ),
             None,
             summary=f"dunning {step.name} for {invoice_number}",
@@ -555,6 +559,22 @@ class OrderToCash:
             "dunning",
             f"{step.name} (level {step.level}) for {invoice_number}: {self._money(invoice.open_minor)}",
         )
+        if step.late_fee is not None and invoice.issued.kind == "goods":  # no fee on a fee
+            raised = await self._call(
+                ActivityName.RAISE_LATE_FEE,
+                RaiseLateFee(
+                    order_id=self._order_id,
+                    invoice_number=invoice_number,
+                    step_name=step.name,
+                    late_fee=step.late_fee,
+                    on=workflow.now().date(),
+                ),
+                LateFeeRaised,
+                summary=f"late fee on {invoice_number}",
+            )
+            if raised.invoice is not None and raised.invoice.number not in self._book.invoices:
+                self._book.add_invoice(raised.invoice, [])
+                await self._send_invoice(raised.invoice)
 
     async def _check_promise(self) -> None:
         promise = self._book.promise
