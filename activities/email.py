@@ -39,6 +39,7 @@ from o2c.config import Settings
 from o2c.db import transaction
 
 TO_CUSTOMER = {
+    EmailKind.STATEMENT,
     EmailKind.INVOICE,
     EmailKind.INVOICE_COPY,
     EmailKind.CREDIT_NOTE,
@@ -65,13 +66,14 @@ class EmailActivities:
                 request = self._about_document(session, request)
             if request.order_id is None:
                 facts = self._customer_facts(session, request.customer_id or "", request.note)
-                if request.kind is EmailKind.STATEMENT:
-                    return self._send_statement(session, request, facts)
             else:
                 facts = self._facts(session, request.order_id, request.invoice_number, request.note)
             recipient = facts["customer_email"] if request.kind in TO_CUSTOMER else self._team(request.kind)
             recipient = request.to or recipient
-            attachments = self._documents(session, request, facts)
+            if request.kind is EmailKind.STATEMENT:
+                attachments = self._statement(session, request, facts)
+            else:
+                attachments = self._documents(session, request, facts)
         return self._deliver(
             request.key, request.order_id, request.kind.value, recipient, render(request.kind.value, facts), attachments
         )
@@ -173,7 +175,7 @@ class EmailActivities:
             )
         return sent
 
-    def _send_statement(self, session: Session, request: SendEmail, facts: dict[str, str]) -> EmailSent:
+    def _statement(self, session: Session, request: SendEmail, facts: dict[str, str]) -> list[Attachment]:
         """Every open invoice of the customer with its age, in the email and as a CSV attachment."""
         today = datetime.now(UTC).date()
         invoices = session.exec(
@@ -216,8 +218,7 @@ class EmailActivities:
             Disposition("attachment"),
         )
         audit(session, f"audit:{request.key}", None, "statement_sent", request.note, facts["customer_id"])
-        recipient = request.to or facts["customer_email"]
-        return self._deliver(request.key, None, request.kind.value, recipient, render("statement", facts), [attachment])
+        return [attachment]
 
     def _open_task(self, session: Session, step: DunningStepRun, order: Order) -> None:
         """Escalation is work for a person: an open collection task, once per invoice and step."""

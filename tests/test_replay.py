@@ -31,6 +31,10 @@ EXPECTED = {
     "cancellation_told",
     "credit_note_and_charge",
     "resend_document",
+    "promise_kept",
+    "promise_broken",
+    "late_fee_and_block",
+    "statement",
 }
 
 

@@ -81,6 +81,7 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
 CANCEL_RECORDED_PATCH = "cancellation-recorded-and-told"
 CREDIT_NOTE_EMAIL_PATCH = "credit-notes-emailed"
+PROMISE_REPLANS_PATCH = "promise-replans-reminders"
 ENGINE = "credit-engine"  # who decides when no person does
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
@@ -114,6 +115,7 @@ class OrderToCash:
         self._write_offs = 0
         self._credit_round = 0
         self._cancel_recorded = False
+        self._replan = False
 
     # -------------------------------------------------------------------------------- the process
 
@@ -253,9 +255,10 @@ class OrderToCash:
                 return
             wake, what, action = self._next_deadline(approved_at)
             self._wait(what)
-            woken = lambda: bool(self._inbox) or self._book.cancelled is not None  # noqa: E731
+            woken = lambda: bool(self._inbox) or self._book.cancelled is not None or self._replan  # noqa: E731
             if not await self._sleep_until(wake, what, woken) and action is not None:
                 await action()
+            self._replan = False
 
     async def _close(self) -> OrderOutcome:
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -753,6 +756,8 @@ class OrderToCash:
         if not dry_run:
             self._book.promise = command
             self._note("promise_to_pay", f"{command.amount} by {command.promised_date} ({command.by})")
+            if workflow.patched(PROMISE_REPLANS_PATCH):
+                self._replan = True  # the reminder already scheduled may now fall inside the promise
         return f"reminders paused until {command.promised_date}"
 
     @workflow.signal(name="cancel_order")
