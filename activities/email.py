@@ -157,11 +157,8 @@ class EmailActivities:
         key = f"dunning:{step.invoice_number}:{step.step_name}"
         sent = EmailSent(message_id="", already_sent=True)
         if step.remind:
-            recipient = (
-                self._settings.collections_email if step.escalate and not step.remind else facts["customer_email"]
-            )
             sent = self._deliver(
-                key, step.order_id, f"dunning_{step.template}", recipient, render(step.template, facts)
+                key, step.order_id, f"dunning_{step.template}", facts["customer_email"], render(step.template, facts)
             )
         if step.escalate:
             template = step.template if not step.remind else "escalation"
@@ -364,6 +361,12 @@ class EmailActivities:
         )
         if attachments:
             mail.attachment = attachments
+        # The facts go along as dynamic template data; with a SendGrid template id configured for this
+        # template, SendGrid renders its own design from them instead of our text.
+        mail.dynamic_template_data = dict(email.data)
+        template_id = self._settings.sendgrid_template_ids.get(email.template)
+        if template_id:
+            mail.template_id = template_id
         mail.custom_arg = [CustomArg("o2c_email_key", key)] + (
             [CustomArg("o2c_order_id", order_id)] if order_id else []
         )

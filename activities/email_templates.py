@@ -1,6 +1,6 @@
 """Email wording, one function per kind of email. Plain text and a minimal HTML twin."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 
 
@@ -8,6 +8,8 @@ from html import escape
 class Rendered:
     subject: str
     text: str
+    template: str = ""
+    data: dict[str, str] = field(default_factory=dict)
 
     @property
     def html(self) -> str:
@@ -20,7 +22,7 @@ def render(template: str, facts: dict[str, str]) -> Rendered:
         subject, body = _TEMPLATES[template]
     except KeyError as exc:
         raise ValueError(f"no email template named {template!r}") from exc
-    return Rendered(subject=subject.format(**facts), text=body.format(**facts))
+    return Rendered(subject=subject.format(**facts), text=body.format(**facts), template=template, data=dict(facts))
 
 
 _SIGNATURE = "\n\nQuestions about this email? Reply to it and our accounts team will answer."

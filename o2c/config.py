@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr = SecretStr("whsec_local_development_only")
     sendgrid_api_key: SecretStr = SecretStr("SG.local-sink")
     sendgrid_host: str = "http://127.0.0.1:8425"
+    sendgrid_template_ids: dict[str, str] = {}
 
     mail_from: str = "billing@o2c.example.com"
     finance_email: str = "finance@o2c.example.com"

@@ -10,7 +10,7 @@ from activities.credit import customer_exposure, load_scorer, payment_history
 from activities.customers import current_values
 from models.money import format_money
 from models.policy import CreditRules
-from models.tables import CreditDecision, Customer, CustomerChange
+from models.tables import CollectionTask, CreditDecision, Customer, CustomerChange
 
 
 def customer_report(engine: Engine, customer_id: str, rules: CreditRules) -> dict[str, Any] | None:
@@ -38,8 +38,23 @@ def customer_report(engine: Engine, customer_id: str, rules: CreditRules) -> dic
             .order_by(col(CreditDecision.id).desc())
             .limit(20)
         ).all()
+        tasks = session.exec(
+            select(CollectionTask)
+            .where(CollectionTask.customer_id == customer_id, CollectionTask.status == "open")
+            .order_by(col(CollectionTask.id))
+        ).all()
         return {
             "customer": current_values(customer) | {"id": customer.id},
+            "open_collection_tasks": [
+                {
+                    "opened": t.created_at.isoformat(),
+                    "order_id": t.order_id,
+                    "invoice": t.invoice_number,
+                    "step": t.step_name,
+                    "amount_due": format_money(t.amount_due_minor, customer.currency),
+                }
+                for t in tasks
+            ],
             "exposure": {
                 "currency": customer.currency,
                 "open_receivables": format_money(exposure.open_receivables_minor, customer.currency),

@@ -18,10 +18,11 @@ from models import search_attributes as sa
 from models.activity_io import RaiseLateFee
 from models.contract import OrderStatus, PaymentChannel, PaymentReceived, ShipmentDispatched, ShippedLine
 from models.invoicing import late_fee_minor
-from models.policy import DEFAULT_DUNNING, DunningPolicy, LateFee, OrderPolicy
+from models.policy import DEFAULT_DUNNING, CreditRules, DunningPolicy, LateFee, OrderPolicy
 from models.tables import CollectionTask, Customer, Invoice
 from o2c.client import O2CClient
 from o2c.config import Settings
+from o2c.customer_report import customer_report
 from o2c.policies import PolicyFileError, load_dunning_policies
 from tests.harness import eventually, keep_history, running_worker
 from tests.support import Database, RecordingSendGrid, sample_order
@@ -111,6 +112,8 @@ async def test_reminders_show_what_is_left_after_a_partial_payment_and_follow_th
         await handle.result()
     overdue = body_of(mail, "is overdue")
     assert len(overdue) == 1 and "39.48 USD is still open" in overdue[0]
+    data = next(m for m in mail.sent if "is overdue" in m["subject"])["personalizations"][0]["dynamic_template_data"]
+    assert (data["amount"], data["due_date"]) == ("39.48 USD", due.isoformat())  # for a SendGrid template
 
 
 async def test_a_dispute_pauses_reminders_and_its_resolution_resumes_them_with_what_is_left(
@@ -182,6 +185,11 @@ async def test_a_broken_promise_escalates_and_opens_a_collection_task(
     with Session(sqlite_db.engine) as session:
         tasks = session.exec(select(CollectionTask)).all()
         assert [(t.status, t.amount_due_minor) for t in tasks] == [("open", 4948)]
+    report = customer_report(sqlite_db.engine, "CUST-1", CreditRules())  # `o2c finance customer show`
+    assert report is not None
+    assert [t["step"] for t in report["open_collection_tasks"]] == ["escalation"]
+    assert report["exposure"]["total"] == "0.00 USD"  # written off
+    assert report["risk"]["invoices_considered"] == 1
 
 
 def policy_with(*extra_steps: dict[str, Any]) -> DunningPolicy:
