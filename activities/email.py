@@ -1,13 +1,14 @@
 """Email through SendGrid, exactly once per business event, and the dunning steps that send reminders.
 
 An outbox row, unique on the email's key, is written before sending and marked sent after; a retry that
-finds it sent does nothing. What remains is the moment between SendGrid's 202 and our commit: a worker
-killed exactly there sends again (noted in the README's reliability section).
+finds it sent does nothing. A retry that finds it still "sending" (a worker killed between SendGrid's 202
+and our commit) asks SendGrid's Email Activity for the key before it sends again.
 """
 
 import base64
 import csv
 import io
+import json
 from datetime import UTC, datetime
 
 from python_http_client.exceptions import HTTPError
@@ -326,6 +327,7 @@ class EmailActivities:
             if row is not None and row.status == "sent":
                 logger.info("email already sent")
                 return EmailSent(message_id=row.provider_message_id or "", already_sent=True)
+            earlier_attempt = row is not None
             if row is None:
                 session.add(
                     EmailOutbox(
@@ -338,7 +340,10 @@ class EmailActivities:
                         created_at=datetime.now(UTC),
                     )
                 )
-        message_id = self._post(key, order_id, recipient, email, attachments or [])
+        # An earlier attempt may have reached SendGrid and died before it could write "sent": ask
+        # SendGrid's Email Activity for our key before sending again.
+        found = self._find_sent(key) if earlier_attempt else None
+        message_id = found or self._post(key, order_id, recipient, email, attachments or [])
         with transaction(self._engine) as session:
             row = session.get(EmailOutbox, key)
             assert row is not None
@@ -346,8 +351,24 @@ class EmailActivities:
             row.provider_message_id = message_id
             row.sent_at = datetime.now(UTC)
             session.add(row)
-        logger.info("email sent", message_id=message_id)
-        return EmailSent(message_id=message_id, already_sent=False)
+        logger.info("email found already sent" if found else "email sent", message_id=message_id)
+        return EmailSent(message_id=message_id, already_sent=found is not None)
+
+    def _find_sent(self, key: str) -> str | None:
+        """The message SendGrid holds under our key, if any. Without Email Activity access (401/403/404:
+        it is a paid add-on) there is no way to know, and the email is sent again."""
+        try:
+            response = self._sendgrid.client.messages.get(
+                query_params={"query": f"unique_args['o2c_email_key']=\"{key}\"", "limit": 1}
+            )
+        except HTTPError as exc:
+            status = getattr(exc, "status_code", 0)
+            if status in (401, 403, 404):
+                log(None, email_key=key).warning("no Email Activity access: cannot rule out a duplicate", status=status)
+                return None
+            raise ApplicationError(f"SendGrid Email Activity answered {status}", type="SendGridUnavailable") from exc
+        messages = json.loads(response.body or b"{}").get("messages") or []
+        return str(messages[0]["msg_id"]) if messages else None
 
     def _post(
         self, key: str, order_id: str | None, recipient: str, email: Rendered, attachments: list[Attachment]

@@ -79,6 +79,30 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail(args: argparse.Namespace) -> int:
+    """Lists what the SendGrid sink received (the dev stack's outbox)."""
+    import httpx
+
+    url = f"{get_settings().sendgrid_host.rstrip('/')}/_sink/messages"
+    try:
+        messages = httpx.get(url, timeout=5).raise_for_status().json()
+    except httpx.HTTPError as exc:
+        print(f"o2c: the SendGrid sink at {url} did not answer ({exc}); is `o2c dev` running?", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(messages, indent=2))
+        return 0
+    for record in messages[-args.last :]:
+        payload = record["payload"]
+        files = [Path(f).name.split("-", 2)[-1] for f in record.get("attachment_files", [])]
+        to = payload["personalizations"][0]["to"][0]["email"]
+        print(
+            f"{record['received_at'][:19]}  {to:<32} {payload.get('subject', '')}"
+            + (f"  [{', '.join(files)}]" if files else "")
+        )
+    return 0
+
+
 def cmd_demo(_: argparse.Namespace) -> int:
     from o2c.demo import demo_main
 
@@ -274,6 +298,10 @@ def parser() -> argparse.ArgumentParser:
         service.add_argument("--port", type=int)
         service.set_defaults(run=run)
     sub.add_parser("demo", help="place demo orders on a running stack").set_defaults(run=cmd_demo)
+    mail = sub.add_parser("mail", help="list the emails the SendGrid sink received")
+    mail.add_argument("--last", type=int, default=50)
+    mail.add_argument("--json", action="store_true", help="everything, attachments' paths included")
+    mail.set_defaults(run=cmd_mail)
     sub.add_parser("migrate", help="bring the database schema up to date").set_defaults(run=cmd_migrate)
     schemas = sub.add_parser("schemas", help="check (default) or --write the published JSON Schemas")
     schemas.add_argument("--write", action="store_true")

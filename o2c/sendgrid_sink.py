@@ -3,11 +3,13 @@
 It checks every request against SendGrid's published v3 schema (``o2c/specs``) plus the rules SendGrid
 enforces beyond it (no unknown keys, at least one personalization, an API key), answers like SendGrid
 (202 with ``X-Message-Id``; 400 with ``errors[]``), and keeps each accepted email as a JSON file with its
-attachments decoded beside it. ``GET /_sink/messages`` lists them for tests and ``o2c``.
+attachments decoded beside it. ``GET /_sink/messages`` lists them for tests and ``o2c mail``; ``GET
+/v3/messages`` answers the Email Activity query the email activity makes before it sends again.
 """
 
 import base64
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 SPEC = Path(__file__).with_name("specs") / "sendgrid-mail-v3.openapi.json"
+ACTIVITY_QUERY = re.compile(r"unique_args\['([A-Za-z0-9_]+)'\]=\"([^\"]*)\"")
 
 
 @lru_cache(maxsize=1)
@@ -88,6 +91,30 @@ def create_app(folder: Path) -> Starlette:
         message_id = store.save(payload)
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
+    async def activity(request: Request) -> Response:
+        """SendGrid's Email Activity API (``GET /v3/messages``), for the one query we make of it:
+        ``unique_args['name']="value"`` (our custom args), newest first."""
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _errors(401, ["authorization required"])
+        match = ACTIVITY_QUERY.fullmatch(request.query_params.get("query", ""))
+        if match is None:
+            return _errors(400, ["query: only unique_args['name']=\"value\" is supported by the sink"])
+        name, value = match.groups()
+        limit = int(request.query_params.get("limit", "10"))
+        found = [
+            {
+                "msg_id": record["id"],
+                "from_email": record["payload"]["from"]["email"],
+                "subject": record["payload"].get("subject", ""),
+                "to_email": record["payload"]["personalizations"][0]["to"][0]["email"],
+                "status": "delivered",
+                "last_event_time": record["received_at"],
+            }
+            for record in reversed(store.messages())
+            if (record["payload"].get("custom_args") or {}).get(name) == value
+        ]
+        return JSONResponse({"messages": found[:limit]})
+
     async def listing(request: Request) -> Response:
         if request.method == "DELETE":
             store.clear()
@@ -97,6 +124,7 @@ def create_app(folder: Path) -> Starlette:
     return Starlette(
         routes=[
             Route("/v3/mail/send", send, methods=["POST"]),
+            Route("/v3/messages", activity, methods=["GET"]),
             Route("/_sink/messages", listing, methods=["GET", "DELETE"]),
             Route("/_sink/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]),
         ]

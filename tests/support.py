@@ -71,10 +71,25 @@ class FakeResponse:
 
 
 class RecordingSendGrid:
-    """Stands in for SendGridAPIClient in workflow tests: keeps every mail it is asked to send."""
+    """Stands in for SendGridAPIClient in workflow tests: keeps every mail it is asked to send, and
+    answers the Email Activity lookup (``client.messages.get``) from them."""
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
+        self.client = self
+        self.messages = self
+
+    def get(self, query_params: dict[str, Any]) -> FakeResponse:
+        import json
+        import re
+
+        name, value = re.fullmatch(r"unique_args\['(\w+)'\]=\"([^\"]*)\"", query_params["query"]).groups()  # type: ignore[union-attr]
+        found = [
+            {"msg_id": f"msg-{n}", "subject": m["subject"]}
+            for n, m in enumerate(self.sent, start=1)
+            if (m.get("custom_args") or {}).get(name) == value
+        ]
+        return FakeResponse(status_code=200, body=json.dumps({"messages": found}).encode())
 
     def send(self, mail: Any) -> FakeResponse:
         payload = mail.get()

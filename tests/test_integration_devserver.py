@@ -1,5 +1,6 @@
 """The happy path on the real dev server with the real activities, database, localstripe and SendGrid sink."""
 
+import argparse
 import asyncio
 import subprocess
 import time
@@ -12,19 +13,25 @@ import httpx
 import pytest
 import stripe
 from sqlmodel import Session, select
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import sendgrid_client, stripe_client
+from activities.email import EmailActivities
+from activities.invoicing import InvoicingActivities
+from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
 from models.search_attributes import CLI_TYPES
 from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry
+from o2c import cli
 from o2c.client import O2CClient
 from o2c.config import Settings
+from o2c.db import transaction
 from o2c.paylink import PayPage
 from o2c.sendgrid_sink import create_app as sink_app
 from o2c.temporal import DATA_CONVERTER
 from o2c.webhook import create_app as webhook_app
 from tests.harness import eventually, running_worker
+from tests.seed import add_customer, add_shipped_order
 from tests.support import BackgroundServer, Database, binary, free_port, sample_order
 
 pytestmark = pytest.mark.integration
@@ -254,3 +261,37 @@ async def test_payment_link_pays_a_bank_transfer_invoice(
     assert outcome.status == OrderStatus.PAID
     assert outcome.totals.paid == Decimal("49.48")
     assert "nothing left to pay" in paid_page.text
+
+
+async def test_a_crash_after_sendgrid_accepted_does_not_send_twice(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real SDK against the sink: after a worker died between SendGrid's 202 and our "sent", the retry
+    asks SendGrid's Email Activity API for the key and sends nothing more."""
+    add_customer(database, limit_minor=None)
+    add_shipped_order(database, "O1", [("WIDGET", 1, "10.00", "0")])
+    sink_port = free_port()
+    settings = Settings(database_url=database.url, sendgrid_host=f"http://127.0.0.1:{sink_port}")
+    invoice = ActivityEnvironment().run(
+        InvoicingActivities(database.engine, settings).issue_invoice,
+        IssueInvoice(order_id="O1", invoice_key="order", shipment_ids=["S1"], issued_on=datetime.now(UTC).date()),
+    )
+    email = EmailActivities(database.engine, settings, sendgrid_client(settings))
+    request = SendEmail(key="O1:invoice", order_id="O1", kind=EmailKind.INVOICE, invoice_number=invoice.number)
+    async with BackgroundServer(sink_app(tmp_path / "mail"), sink_port), httpx.AsyncClient() as http:
+        first = await asyncio.to_thread(ActivityEnvironment().run, email.send_email, request)
+        with transaction(database.engine) as session:
+            row = session.get(EmailOutbox, "O1:invoice")
+            assert row is not None
+            row.status = "sending"  # as a worker killed right after SendGrid's 202 leaves it
+            session.add(row)
+        retried = await asyncio.to_thread(ActivityEnvironment().run, email.send_email, request)
+        mails = (await http.get(f"http://127.0.0.1:{sink_port}/_sink/messages")).json()
+        monkeypatch.setattr(cli, "get_settings", lambda: settings)
+        listing = argparse.Namespace(json=False, last=50)
+        assert await asyncio.to_thread(cli.cmd_mail, listing) == 0  # `o2c mail` lists the sink's emails
+    listed = capsys.readouterr().out
+    assert f"Invoice {invoice.number} for order O1" in listed and f"{invoice.number}.pdf" in listed
+    assert (first.already_sent, retried.already_sent) == (False, True)
+    assert retried.message_id == first.message_id == mails[0]["id"]
+    assert len(mails) == 1

@@ -23,9 +23,10 @@ from activities.invoicing import InvoicingActivities
 from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, PaymentChannel, PaymentReceived, ShipmentDispatched, ShippedLine
 from models.invoicing import is_valid_rf_reference
-from models.tables import ArchivedDocument, CreditNote, Invoice, InvoiceLine, LedgerEntry
+from models.tables import ArchivedDocument, CreditNote, EmailOutbox, Invoice, InvoiceLine, LedgerEntry
 from o2c.client import DecisionRefused, InvalidInput, O2CClient
 from o2c.config import Settings
+from o2c.db import transaction
 from tests.harness import eventually, keep_history, running_worker
 from tests.seed import add_customer, add_shipped_order
 from tests.support import Database, RecordingSendGrid, sample_order
@@ -241,6 +242,15 @@ def test_invoice_email_sent_once_with_its_documents_even_when_retried(database: 
     third = ActivityEnvironment().run(email.send_email, request)  # a late retry: nothing more
     assert (second.already_sent, third.already_sent) == (False, True)
     assert len(mail.sent) == 1
+    # A worker that died after SendGrid's 202 but before writing "sent" leaves the row "sending": the
+    # retry finds the message in SendGrid's Email Activity under its key instead of sending it again.
+    with transaction(database.engine) as session:
+        row = session.get(EmailOutbox, request.key)
+        assert row is not None
+        row.status = "sending"
+        session.add(row)
+    after_crash = ActivityEnvironment().run(email.send_email, request)
+    assert (after_crash.already_sent, after_crash.message_id, len(mail.sent)) == (True, "msg-1", 1)
     files = {a["filename"]: base64.b64decode(a["content"]) for a in mail.sent[0]["attachments"]}
     assert set(files) == {f"{invoice.number}.pdf", f"{invoice.number}.xml"}
     assert invoice.number in pdf_text(files[f"{invoice.number}.pdf"])
