@@ -20,6 +20,41 @@ from o2c.db import transaction
 
 METADATA_KEY = "o2c_idempotency_key"
 
+# Stripe's decline codes that no retry will fix: the card or the account behind it is gone, wrong or
+# blocked. Every other decline (insufficient funds, issuer unavailable, generic declines…) is soft.
+HARD_DECLINES = frozenset(
+    {
+        "account_closed",
+        "card_not_supported",
+        "currency_not_supported",
+        "do_not_try_again",
+        "expired_card",
+        "fraudulent",
+        "incorrect_cvc",
+        "incorrect_number",
+        "invalid_account",
+        "invalid_cvc",
+        "invalid_expiry_month",
+        "invalid_expiry_year",
+        "invalid_number",
+        "lost_card",
+        "merchant_blacklist",
+        "new_account_information_available",
+        "pickup_card",
+        "restricted_card",
+        "revocation_of_all_authorizations",
+        "revocation_of_authorization",
+        "security_violation",
+        "stolen_card",
+        "stop_payment_order",
+        "transaction_not_allowed",
+    }
+)
+
+
+def decline_kind(code: str | None) -> str:
+    return "hard" if (code or "") in HARD_DECLINES else "soft"
+
 
 class PaymentActivities:
     def __init__(self, engine: Engine, stripe_client: stripe.StripeClient) -> None:
@@ -122,9 +157,11 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _outcome(row: CardCharge) -> ChargeOutcome:
+    declined = row.status != "succeeded"
     return ChargeOutcome(
-        status="succeeded" if row.status == "succeeded" else "declined",
+        status="declined" if declined else "succeeded",
         payment_id=row.stripe_payment_intent or f"declined-{row.idempotency_key}",
         received_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
         decline_code=row.decline_code or "",
+        decline_kind="hard" if declined and decline_kind(row.decline_code) == "hard" else "soft" if declined else "",
     )

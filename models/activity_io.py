@@ -236,6 +236,7 @@ class ChargeOutcome(Message):
     received_at: datetime
     decline_code: str = ""
     message: str = ""
+    decline_kind: Literal["soft", "hard", ""] = ""
 
 
 class ApplyPayment(Message):

@@ -133,5 +133,6 @@ class OrderPolicy(Policy):
     credit_hold_expiry: timedelta = timedelta(days=7)
     credit_hold_reminder: timedelta = timedelta(days=2)
     credit_recheck_before_invoicing: bool = True
+    card_retry_days: tuple[int, ...] = (1, 3, 7)
     fulfillment_alert: timedelta = timedelta(days=14)
     dunning: DunningPolicy = DEFAULT_DUNNING

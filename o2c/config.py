@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     credit_hold_expiry_days: int = 7
     credit_hold_reminder_days: int = 2
     fulfillment_alert_days: int = 14
+    card_retry_days: str = Field(default="1,3,7", pattern=r"^(\d{1,3}(,\d{1,3})*)?$")
     dunning_policy_file: Path | None = None
 
     bind_host: str = "127.0.0.1"

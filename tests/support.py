@@ -157,3 +157,48 @@ class BackgroundServer:
     async def __aexit__(self, *_: object) -> None:
         self.server.should_exit = True
         await self.task
+
+
+class FakeStripe:
+    """Stands in for ``stripe.StripeClient`` in workflow tests: each PaymentIntent takes the next scripted
+    outcome ("succeeded", or a decline code, reported as Stripe does in ``last_payment_error``)."""
+
+    class _Object(dict[str, Any]):
+        def __getattr__(self, name: str) -> Any:
+            return self[name]
+
+        def to_dict(self) -> dict[str, Any]:
+            return dict(self)
+
+    def __init__(self, outcomes: list[str]) -> None:
+        self.outcomes = list(outcomes)
+        self.intents: list[dict[str, Any]] = []
+        self.v1 = self
+        self.customers = self._Customers()
+        self.payment_intents = self
+
+    class _Customers:
+        def create(self, params: dict[str, Any], options: dict[str, Any] | None = None) -> Any:
+            return FakeStripe._Object(id=f"cus_{params['metadata']['o2c_customer_id']}")
+
+    def create(self, params: dict[str, Any], options: dict[str, Any] | None = None) -> Any:
+        outcome = self.outcomes.pop(0) if self.outcomes else "succeeded"
+        intent = self._Object(
+            id=f"pi_{len(self.intents) + 1}",
+            amount=params["amount"],
+            customer=params["customer"],
+            metadata=params["metadata"],
+            status="succeeded" if outcome == "succeeded" else "requires_payment_method",
+            last_payment_error=None if outcome == "succeeded" else {"code": "card_declined", "decline_code": outcome},
+        )
+        self.intents.append(intent)
+        return intent
+
+    def list(self, params: dict[str, Any]) -> Any:
+        intents = list(self.intents)
+
+        class _Page:
+            def auto_paging_iter(self) -> Any:
+                return iter(intents)
+
+        return _Page()

@@ -295,3 +295,36 @@ async def test_a_crash_after_sendgrid_accepted_does_not_send_twice(
     assert (first.already_sent, retried.already_sent) == (False, True)
     assert retried.message_id == first.message_id == mails[0]["id"]
     assert len(mails) == 1
+
+
+async def test_a_card_declined_at_charge_time_is_recorded_once_and_scheduled_for_retry(
+    dev_env: WorkflowEnvironment, localstripe: str, database: Database, task_queue: str
+) -> None:
+    """localstripe declines 4000000000000341 when the charge is made: one declined charge on record, a
+    retry scheduled for tomorrow (a soft decline), the customer told, nothing charged."""
+    settings = Settings(database_url=database.url, stripe_api_base=localstripe)
+    api = stripe_client(settings)
+    card = api.v1.payment_methods.create(
+        params={"type": "card", "card": {"number": "4000000000000341", "exp_month": 12, "exp_year": 2031, "cvc": "123"}}
+    )
+    order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method=card.id)
+    async with running_worker(dev_env.client, database, task_queue, stripe_api=api, settings=settings) as mail:
+        o2c = O2CClient(dev_env.client, task_queue)
+        handle = await o2c.start_order(order)
+        await o2c.ship(
+            order.order_id,
+            ShipmentDispatched(
+                shipment_id="S1",
+                lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
+                carrier="UPS",
+                tracking_number="1Z3",
+            ),
+        )
+        view = await eventually(handle, lambda s: s.waiting_for.startswith("card retry"), "retry scheduled")
+        await handle.terminate("test done")
+    assert [e.detail for e in view.timeline if e.event == "card_declined"] == ["card_declined (soft decline)"]
+    with Session(database.engine) as session:
+        charges = session.exec(select(CardCharge)).all()
+    assert [(c.status, c.decline_code) for c in charges] == [("declined", "card_declined")]
+    declined = [m for m in mail.sent if m["subject"].startswith("Payment for invoice")]
+    assert len(declined) == 1 and "we will try the card again" in declined[0]["content"][0]["value"]

@@ -35,6 +35,7 @@ EXPECTED = {
     "promise_broken",
     "late_fee_and_block",
     "statement",
+    "card_soft_declines_retried",
 }
 
 

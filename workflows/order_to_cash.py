@@ -82,6 +82,7 @@ CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
 CANCEL_RECORDED_PATCH = "cancellation-recorded-and-told"
 CREDIT_NOTE_EMAIL_PATCH = "credit-notes-emailed"
 PROMISE_REPLANS_PATCH = "promise-replans-reminders"
+CARD_RETRY_PATCH = "card-soft-declines-retried"
 ENGINE = "credit-engine"  # who decides when no person does
 RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
@@ -116,6 +117,7 @@ class OrderToCash:
         self._credit_round = 0
         self._cancel_recorded = False
         self._replan = False
+        self._card_retries: dict[str, list[datetime]] = {}
 
     # -------------------------------------------------------------------------------- the process
 
@@ -385,25 +387,31 @@ class OrderToCash:
         self._book.add_invoice(issued, [])
         await self._send_invoice(issued)
 
-    async def _charge(self, invoice: InvoiceIssued) -> None:
-        key = self._charge_keys.setdefault(invoice.number, str(workflow.uuid4()))
+    async def _charge(self, invoice: InvoiceIssued, attempt: int = 0) -> None:
+        """Charges the card on file for what is open on the invoice; each attempt has its own key, minted
+        once. A soft decline is retried on the policy's schedule; a hard one (or the last retry) asks the
+        customer for another way to pay, and the invoice goes on through dunning like any other."""
+        slot = invoice.number if attempt == 0 else f"{invoice.number}:{attempt}"
+        key = self._charge_keys.setdefault(slot, str(workflow.uuid4()))
+        amount = self._book.invoices[invoice.number].open_minor if attempt else invoice.total_minor
         outcome = await self._call(
             ActivityName.CHARGE_CARD,
             ChargeCard(
                 order_id=self._order_id,
                 invoice_number=invoice.number,
-                amount_minor=invoice.total_minor,
+                amount_minor=amount,
                 currency=self._book.currency,
                 idempotency_key=key,
             ),
             ChargeOutcome,
+            summary=f"charge card for {invoice.number}" + (f" (retry {attempt})" if attempt else ""),
         )
         if outcome.status == "succeeded":
             self._book.payment_ids.add(outcome.payment_id)  # the webhook's copy of it is then a duplicate
             await self._apply_payment(
                 PaymentReceived(
                     payment_id=outcome.payment_id,
-                    amount=from_minor(invoice.total_minor, self._book.currency),
+                    amount=from_minor(amount, self._book.currency),
                     currency=self._book.currency,
                     method=PaymentChannel.CARD,
                     received_at=outcome.received_at,
@@ -411,13 +419,37 @@ class OrderToCash:
                 )
             )
             return
-        self._note("card_declined", outcome.decline_code or "declined", refused=True)
+        code = outcome.decline_code or "declined"
+        self._note("card_declined", f"{code} ({outcome.decline_kind or 'unclassified'} decline)", refused=True)
+        retry_key = f":{attempt}" if attempt else ""
+        if attempt == 0 and outcome.decline_kind == "soft" and workflow.patched(CARD_RETRY_PATCH):
+            now = workflow.now()
+            self._card_retries[invoice.number] = [now + timedelta(days=d) for d in self._policy.card_retry_days]
+        retries = self._card_retries.get(invoice.number, [])
+        if outcome.decline_kind == "soft" and retries:
+            note = f"{code}; we will try the card again on {retries[0].date()}"
+        elif attempt or outcome.decline_kind:
+            self._card_retries.pop(invoice.number, None)
+            note = f"{code}; we will not charge this card again for this invoice: please pay another way"
+        else:
+            note = outcome.decline_code or "the card was declined"
         await self._email(
             EmailKind.CARD_DECLINED,
-            f"card-declined:{invoice.number}",
+            f"card-declined:{invoice.number}{retry_key}",
             invoice_number=invoice.number,
-            note=outcome.decline_code or "the card was declined",
+            note=note,
         )
+
+    async def _retry_card(self, number: str) -> None:
+        retries = self._card_retries.get(number, [])
+        if retries:
+            retries.pop(0)
+        invoice = self._book.invoices[number]
+        if invoice.open_minor == 0 or self._book.open_disputes:
+            self._card_retries.pop(number, None)
+            return
+        attempts = self._policy.card_retry_days
+        await self._charge(invoice.issued, attempt=len(attempts) - len(retries))
 
     async def _apply_payment(self, payment: PaymentReceived) -> None:
         if payment.payment_id in self._applied_payments:
@@ -516,6 +548,17 @@ class OrderToCash:
             return approved_at + self._policy.fulfillment_alert, "the first shipment", self._alert_fulfillment
         if self._book.open_disputes:
             return None, "finance: resolve_dispute (dunning paused)", None
+        dunning = self._next_dunning()
+        retry = min(
+            ((times[0], number) for number, times in self._card_retries.items() if times),
+            default=None,
+        )
+        if retry is not None and (dunning[0] is None or retry[0] <= dunning[0]):
+            at, number = retry
+            return at, f"card retry for {number} on {at.date()}", lambda: self._retry_card(number)
+        return dunning
+
+    def _next_dunning(self) -> tuple[datetime | None, str, Callable[[], Any] | None]:
         invoice = self._book.oldest_open_invoice()
         if invoice is None:
             return None, "shipments (shipment_dispatched)", None
