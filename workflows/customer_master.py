@@ -5,19 +5,16 @@ receivable both happen exactly once even when a worker dies between them; it als
 in the Temporal UI under ``customer-{id}-change-{change id}``.
 """
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.activity_options import call
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from models.activity_io import ActivityName, ChangeCustomerRequest, EmailKind, ErrorType, SendEmail
+    from models.activity_io import ActivityName, ChangeCustomerRequest, EmailKind, SendEmail
     from models.contract import ChangeCustomer, CustomerChanged
     from models.naming import CUSTOMER_CHANGE_WORKFLOW
-
-RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), non_retryable_error_types=[e.value for e in ErrorType])
 
 
 @workflow.defn(name=CUSTOMER_CHANGE_WORKFLOW, failure_exception_types=[ValidationError])
@@ -25,19 +22,17 @@ class CustomerMasterChange:
     @workflow.run
     async def run(self, change: ChangeCustomer) -> CustomerChanged:
         change_id = change.change_id or workflow.info().workflow_id
-        result: CustomerChanged = await workflow.execute_activity(
-            ActivityName.CHANGE_CUSTOMER.value,
+        result: CustomerChanged = await call(
+            ActivityName.CHANGE_CUSTOMER,
             ChangeCustomerRequest(change=change, change_id=change_id),
-            result_type=CustomerChanged,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
+            CustomerChanged,
             summary=f"change customer {change.customer_id}",
         )
         if not result.billing_changed:
             return result
         changes = "\n".join(f"{c.field}: {c.old if c.old is not None else '(none)'} -> {c.new}" for c in result.changes)
-        await workflow.execute_activity(
-            ActivityName.SEND_EMAIL.value,
+        await call(
+            ActivityName.SEND_EMAIL,
             SendEmail(
                 key=f"customer:{change.customer_id}:{change_id}:billing",
                 order_id=None,
@@ -45,8 +40,7 @@ class CustomerMasterChange:
                 kind=EmailKind.CUSTOMER_BILLING_CHANGED,
                 note=f"Changed by {change.by}: {change.reason}\n\n{changes}",
             ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
+            None,
             summary="tell accounts receivable",
         )
         return result.model_copy(update={"accounts_receivable_notified": True})

@@ -10,8 +10,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
+
+from workflows.activity_options import call
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -76,7 +78,6 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T", bound=BaseModel)
 Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute | ResolveDispute | WriteOff | AddCharge
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Patches: each names a change to the command sequence made after release (README: changing a workflow).
 CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
 CANCEL_RECORDED_PATCH = "cancellation-recorded-and-told"
@@ -84,10 +85,6 @@ CREDIT_NOTE_EMAIL_PATCH = "credit-notes-emailed"
 PROMISE_REPLANS_PATCH = "promise-replans-reminders"
 CARD_RETRY_PATCH = "card-soft-declines-retried"
 ENGINE = "credit-engine"  # who decides when no person does
-RETRY = RetryPolicy(
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=[e.value for e in ErrorType],
-)
 
 
 class InvalidDecision(ApplicationError):
@@ -1015,14 +1012,7 @@ class OrderToCash:
     async def _call(
         self, name: ActivityName, arg: BaseModel, result: type[T] | None, summary: str | None = None
     ) -> Any:
-        return await workflow.execute_activity(
-            name.value,
-            arg,
-            result_type=result,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RETRY,
-            summary=summary or name.value.replace("_", " "),
-        )
+        return await call(name, arg, result, summary)
 
     async def _publish(self) -> None:
         """Search attributes and current details follow every change (upserted only when they differ)."""

@@ -4,19 +4,16 @@ The archived document goes out byte for byte as it was issued (``billing_documen
 includes the request id, so a resend that is retried or started twice sends one email.
 """
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+
+from workflows.activity_options import call
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from models.activity_io import ActivityName, EmailKind, EmailSent, ErrorType, SendEmail
+    from models.activity_io import ActivityName, EmailKind, EmailSent, SendEmail
     from models.contract import ResendDocument
     from models.naming import RESEND_WORKFLOW
-
-RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), non_retryable_error_types=[e.value for e in ErrorType])
 
 
 @workflow.defn(name=RESEND_WORKFLOW, failure_exception_types=[ValidationError])
@@ -24,8 +21,8 @@ class ResendDocumentWorkflow:
     @workflow.run
     async def run(self, request: ResendDocument) -> EmailSent:
         request_id = request.request_id or workflow.info().workflow_id
-        sent: EmailSent = await workflow.execute_activity(
-            ActivityName.SEND_EMAIL.value,
+        sent: EmailSent = await call(
+            ActivityName.SEND_EMAIL,
             SendEmail(
                 key=f"resend:{request.number}:{request_id}",
                 order_id=None,
@@ -34,9 +31,7 @@ class ResendDocumentWorkflow:
                 to=str(request.to) if request.to else None,
                 note=f"sent again by {request.by}",
             ),
-            result_type=EmailSent,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RETRY,
+            EmailSent,
             summary=f"send {request.number} again",
         )
         return sent
