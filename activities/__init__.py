@@ -7,6 +7,7 @@ import stripe
 from sendgrid import SendGridAPIClient
 from sqlalchemy import Engine
 
+from activities.aftersale import AfterSaleActivities
 from activities.cash import CashActivities
 from activities.credit import CreditActivities, RiskScorer
 from activities.customers import CustomerActivities
@@ -23,7 +24,8 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.stripe_api_key.get_secret_value(),
         base_addresses={"api": settings.stripe_api_base},
-        max_network_retries=0,
+        max_network_retries=0,  # our retries look the payment up first; Stripe's own would not
+        http_client=stripe.RequestsClient(timeout=settings.stripe_timeout_seconds),
     )
 
 
@@ -47,7 +49,9 @@ def build_activities(
     invoicing = InvoicingActivities(engine, settings)
     cash = CashActivities(engine, settings)
     email = EmailActivities(engine, settings, sendgrid or sendgrid_client(settings))
-    payments = PaymentActivities(engine, stripe_api or stripe_client(settings))
+    stripe_api = stripe_api or stripe_client(settings)
+    payments = PaymentActivities(engine, stripe_api)
+    aftersale = AfterSaleActivities(engine, settings, stripe_api)
     return [
         orders.record_order,
         credit.check_credit,
@@ -65,4 +69,9 @@ def build_activities(
         email.send_email,
         email.run_dunning_step,
         payments.charge_card,
+        aftersale.credit_paid_invoice,
+        aftersale.refund_card,
+        aftersale.open_chargeback,
+        aftersale.close_chargeback,
+        aftersale.record_stripe_refund,
     ]

@@ -220,48 +220,62 @@ class CashActivities:
     def _credit_note(
         self, session: Session, request: AdjustBalance, invoice: Invoice, amount: int, issued_on: date
     ) -> str:
-        sequence = next_number(session, self._settings.credit_note_series, issued_on.year)
-        number = f"{self._settings.credit_note_series}-{issued_on.year}-{sequence:06d}"
-        lines = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_number == invoice.number)).all()
-        parts = split_credit(
-            amount,
-            invoice.total_minor,
-            [(Decimal(x.tax_rate_percent), x.net_minor + x.tax_minor) for x in lines],
-            invoice.currency,
-        )
-        net = sum(p[1] for p in parts)
-        tax = sum(p[2] for p in parts)
-        note = CreditNote(
-            number=number,
-            dedupe_key=request.dedupe_key,
-            invoice_number=invoice.number,
-            order_id=invoice.order_id,
-            customer_id=invoice.customer_id,
-            currency=invoice.currency,
-            net_minor=net,
-            tax_minor=tax,
-            total_minor=amount,
-            reason=request.reason,
-            actor=request.actor,
-            issued_on=issued_on,
-            created_at=datetime.now(UTC),
-        )
-        session.add(note)
-        session.flush()
-        ledger.post(
-            session,
-            f"credit_note:{number}",
-            invoice.currency,
-            [
-                ledger.Posting(ledger.SALES_RETURNS, debit_minor=net),
-                ledger.Posting(ledger.TAX_PAYABLE, debit_minor=tax),
-                ledger.Posting(ledger.RECEIVABLES, credit_minor=amount),
-            ],
-            order_id=invoice.order_id,
-            invoice_number=invoice.number,
-        )
-        archive(session, credit_note_document(session, self._settings, note, parts))
-        return number
+        return issue_credit_note(session, self._settings, request, invoice, amount, issued_on)
+
+
+def issue_credit_note(
+    session: Session,
+    settings: Settings,
+    request: AdjustBalance,
+    invoice: Invoice,
+    amount: int,
+    issued_on: date,
+    credit_account: str = ledger.RECEIVABLES,
+) -> str:
+    """Numbers, posts and archives one credit note. It reduces what the customer owes on the invoice
+    (``RECEIVABLES``) or, for an invoice already paid, becomes the customer's credit (``UNAPPLIED_CASH``)."""
+    sequence = next_number(session, settings.credit_note_series, issued_on.year)
+    number = f"{settings.credit_note_series}-{issued_on.year}-{sequence:06d}"
+    lines = session.exec(select(InvoiceLine).where(InvoiceLine.invoice_number == invoice.number)).all()
+    parts = split_credit(
+        amount,
+        invoice.total_minor,
+        [(Decimal(x.tax_rate_percent), x.net_minor + x.tax_minor) for x in lines],
+        invoice.currency,
+    )
+    net = sum(p[1] for p in parts)
+    tax = sum(p[2] for p in parts)
+    note = CreditNote(
+        number=number,
+        dedupe_key=request.dedupe_key,
+        invoice_number=invoice.number,
+        order_id=invoice.order_id,
+        customer_id=invoice.customer_id,
+        currency=invoice.currency,
+        net_minor=net,
+        tax_minor=tax,
+        total_minor=amount,
+        reason=request.reason,
+        actor=request.actor,
+        issued_on=issued_on,
+        created_at=datetime.now(UTC),
+    )
+    session.add(note)
+    session.flush()
+    ledger.post(
+        session,
+        f"credit_note:{number}",
+        invoice.currency,
+        [
+            ledger.Posting(ledger.SALES_RETURNS, debit_minor=net),
+            ledger.Posting(ledger.TAX_PAYABLE, debit_minor=tax),
+            ledger.Posting(credit_account, credit_minor=amount),
+        ],
+        order_id=invoice.order_id,
+        invoice_number=invoice.number,
+    )
+    archive(session, credit_note_document(session, settings, note, parts))
+    return number
 
 
 def split_credit(

@@ -48,6 +48,16 @@ TO_CUSTOMER = {
     EmailKind.ORDER_CANCELLED,
     EmailKind.CARD_DECLINED,
     EmailKind.ORDER_REST_CANCELLED,
+    EmailKind.REFUND_ISSUED,
+}
+
+TO_RECEIVABLES = {
+    EmailKind.CUSTOMER_BILLING_CHANGED,
+    EmailKind.REFUND_FAILED,
+    EmailKind.EXTERNAL_REFUND,
+    EmailKind.CHARGEBACK_OPENED,
+    EmailKind.CHARGEBACK_EVIDENCE_DUE,
+    EmailKind.CHARGEBACK_CLOSED,
 }
 
 
@@ -267,7 +277,7 @@ class EmailActivities:
     def _team(self, kind: EmailKind) -> str:
         if kind in (EmailKind.CREDIT_HOLD, EmailKind.CREDIT_HOLD_REMINDER):
             return self._settings.finance_email
-        if kind is EmailKind.CUSTOMER_BILLING_CHANGED:
+        if kind in TO_RECEIVABLES:
             return self._settings.accounts_receivable_email
         return self._settings.operations_email
 

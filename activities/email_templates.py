@@ -119,4 +119,34 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello {customer_name},\n\nwe could not charge your card for invoice {invoice_number} ({amount}): "
         "{note}. Please pay by bank transfer quoting {payment_reference}, or update your card." + _SIGNATURE,
     ),
+    "refund_issued": (
+        "Refund for invoice {invoice_number}",
+        "Hello {customer_name},\n\nwe have refunded {note}. Depending on your bank it shows on your statement "
+        "within 5 to 10 days." + _SIGNATURE,
+    ),
+    "refund_failed": (
+        "Refund failed on order {order_id}",
+        "Accounts receivable,\n\n{note}\n\nPay it out another way or set it against the customer's next "
+        "invoice (customer {customer_id}).",
+    ),
+    "external_refund": (
+        "Refund made outside o2c on order {order_id}",
+        "Accounts receivable,\n\nrefund {note}. It is recorded against customer {customer_id} and taken out of "
+        "their credit balance.",
+    ),
+    "chargeback_opened": (
+        "Chargeback on order {order_id}",
+        "Accounts receivable,\n\n{customer_name} ({customer_id}) disputed a card payment on order {order_id} "
+        "with their bank: {note}. Stripe has taken the money back until the bank decides. Submit evidence "
+        "(invoice, proof of delivery) in Stripe's dashboard.",
+    ),
+    "chargeback_evidence_due": (
+        "Evidence due soon: chargeback on order {order_id}",
+        "Accounts receivable,\n\nthe chargeback on order {order_id} is still open: {note}. Without evidence "
+        "the bank decides for the cardholder.",
+    ),
+    "chargeback_closed": (
+        "Chargeback decided on order {order_id}",
+        "Accounts receivable,\n\nthe chargeback on order {order_id} is decided: {note}",
+    ),
 }

@@ -9,6 +9,7 @@ from models.tables import LedgerEntry
 
 CASH = "1000-cash"
 RECEIVABLES = "1100-receivables"
+CHARGEBACKS = "1150-chargebacks-in-dispute"
 UNAPPLIED_CASH = "2100-unapplied-cash"
 TAX_PAYABLE = "2200-tax-payable"
 REVENUE = "4000-revenue"
@@ -16,6 +17,7 @@ SALES_RETURNS = "4100-credit-notes"
 DISCOUNTS_GIVEN = "4200-early-payment-discounts"
 OTHER_INCOME = "4300-fees-and-surcharges"
 BAD_DEBT = "6100-bad-debt-expense"
+CHARGEBACK_LOSSES = "6200-chargeback-losses"
 
 
 @dataclass(frozen=True)

@@ -84,11 +84,17 @@ class PaymentActivities:
                         created_at=datetime.now(UTC),
                     )
                 )
-            stripe_customer = customer.stripe_customer_id or self._create_customer(customer)
-            if customer.stripe_customer_id != stripe_customer:
-                customer.stripe_customer_id = stripe_customer
-                session.add(customer)
+            known_customer = customer.stripe_customer_id
+            customer_id, customer_email, customer_name = customer.id, customer.email, customer.name
             payment_method = order.stripe_payment_method
+        # Stripe is called outside any transaction: no row stays locked while the network is slow.
+        stripe_customer = known_customer or self._link_customer(customer_id, customer_email, customer_name)
+        if known_customer is None:
+            with transaction(self._engine) as session:
+                row_customer = session.get(Customer, customer_id)
+                assert row_customer is not None
+                row_customer.stripe_customer_id = stripe_customer
+                session.add(row_customer)
         intent = self._find_intent(stripe_customer, request.idempotency_key) if earlier_attempt else None
         if intent is None:
             intent = self._create_intent(request, stripe_customer, payment_method or "")
@@ -102,14 +108,15 @@ class PaymentActivities:
         logger.info("card charged", status=row.status, payment_intent=row.stripe_payment_intent)
         return _outcome(row)
 
-    def _create_customer(self, customer: Customer) -> str:
+    def _link_customer(self, customer_id: str, email: str, name: str) -> str:
+        """Our customer's Stripe customer: found by its metadata if an earlier attempt created it (Stripe
+        dedupes the create on its key; localstripe does not), else created."""
+        for found in self._stripe.customers.list(params={"email": email, "limit": 100}).auto_paging_iter():
+            if (found.to_dict().get("metadata") or {}).get("o2c_customer_id") == customer_id:
+                return str(found.id)
         created = self._stripe.customers.create(
-            params={
-                "email": customer.email,
-                "name": customer.name,
-                "metadata": {"o2c_customer_id": customer.id},
-            },
-            options={"idempotency_key": f"o2c-customer-{customer.id}"},
+            params={"email": email, "name": name, "metadata": {"o2c_customer_id": customer_id}},
+            options={"idempotency_key": f"o2c-customer-{customer_id}"},
         )
         return str(created.id)
 

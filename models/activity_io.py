@@ -1,6 +1,7 @@
 """Inputs and outputs of activities: one type in, one type out, amounts in integer minor units."""
 
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
@@ -37,6 +38,11 @@ class ActivityName(StrEnum):
     ADJUST_BALANCE = "adjust_balance"
     DUNNING_STEP = "run_dunning_step"
     CLOSE_ORDER = "close_order"
+    CREDIT_PAID_INVOICE = "credit_paid_invoice"
+    REFUND_CARD = "refund_card"
+    OPEN_CHARGEBACK = "open_chargeback"
+    CLOSE_CHARGEBACK = "close_chargeback"
+    RECORD_STRIPE_REFUND = "record_stripe_refund"
 
 
 class ErrorType(StrEnum):
@@ -202,6 +208,12 @@ class EmailKind(StrEnum):
     ORDER_REST_CANCELLED = "order_rest_cancelled"
     CUSTOMER_BILLING_CHANGED = "customer_billing_changed"
     STATEMENT = "statement"
+    REFUND_ISSUED = "refund_issued"
+    REFUND_FAILED = "refund_failed"
+    EXTERNAL_REFUND = "external_refund"
+    CHARGEBACK_OPENED = "chargeback_opened"
+    CHARGEBACK_EVIDENCE_DUE = "chargeback_evidence_due"
+    CHARGEBACK_CLOSED = "chargeback_closed"
 
 
 class SendEmail(Message):
@@ -305,3 +317,74 @@ class CloseOrder(Message):
     order_id: str
     status: OrderStatus
     closed_at: datetime
+
+
+class CreditPaidInvoice(Message):
+    """A credit note on a settled invoice; the credit goes back the way the invoice was paid."""
+
+    order_id: str
+    invoice_number: str
+    amount: Decimal
+    reason: str
+    actor: str
+    dedupe_key: str
+    issued_on: date
+
+
+class PlannedRefund(Message):
+    key: str
+    payment_id: str
+    amount_minor: int
+
+
+class PaidInvoiceCredited(Message):
+    credit_note_number: str
+    currency: str
+    card_refunds: list[PlannedRefund]
+    held_as_credit_minor: int
+
+
+class RefundCard(Message):
+    key: str
+    order_id: str
+
+
+class RefundDone(Message):
+    key: str
+    payment_id: str
+    amount_minor: int
+    status: Literal["succeeded", "pending", "failed"]
+    stripe_refund_id: str | None = None
+    message: str = ""
+
+
+class ChargebackRecorded(Message):
+    order_id: str | None
+    customer_id: str | None
+    payment_id: str | None
+    status: str
+
+
+class CloseChargeback(Message):
+    dispute_id: str
+    status: Literal["won", "lost"]
+    closed_at: datetime
+
+
+class StripeRefundSeen(Message):
+    """A refund as Stripe reported it in a webhook event."""
+
+    refund_id: str
+    payment_intent_id: str | None
+    charge_id: str | None
+    amount_minor: int
+    currency: str
+    status: str
+    o2c_key: str | None = None
+
+
+class StripeRefundRecorded(Message):
+    order_id: str | None
+    source: Literal["o2c", "stripe", "unknown"]
+    status: str
+    changed: bool

@@ -34,3 +34,24 @@ STATEMENT_WORKFLOW = "SendStatement"
 
 def statement_id(customer_id: str, request_id: str) -> str:
     return f"statement-{customer_id}-{request_id}"
+
+
+REFUND_WORKFLOW = "RefundPaidInvoice"
+
+
+def refund_id(invoice_number: str, request_id: str) -> str:
+    return f"refund-{invoice_number}-{request_id}"
+
+
+CHARGEBACK_WORKFLOW = "Chargeback"
+
+
+def chargeback_id(dispute_id: str) -> str:
+    return f"chargeback-{dispute_id}"
+
+
+STRIPE_REFUND_WORKFLOW = "StripeRefund"
+
+
+def stripe_refund_id(refund_id_: str, status: str) -> str:
+    return f"stripe-refund-{refund_id_}-{status}"

@@ -359,3 +359,54 @@ class AuditEntry(SQLModel, table=True):
     actor: str = Field(max_length=120)
     detail: str = Field(max_length=4000)
     created_at: datetime = Field(sa_column=_utc_column())
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Each Stripe event id once: a redelivered event is answered 2xx without acting again. Written only
+    after Temporal accepted what the event asked for, so a failed delivery is retried by Stripe."""
+
+    __tablename__ = "webhook_events"
+    event_id: str = Field(primary_key=True, max_length=80)
+    type: str = Field(max_length=80)
+    object_id: str = Field(default="", max_length=80)
+    order_id: str | None = Field(default=None, max_length=64, index=True)
+    outcome: str = Field(max_length=200)
+    payload: str | None = Field(default=None, sa_type=Text, description="kept where no order took it")
+    received_at: datetime = Field(sa_column=_utc_column())
+
+
+class Refund(SQLModel, table=True):
+    """Money going back to a customer. Ours are keyed before Stripe is called (``key``), so a retry finds
+    the row and looks the refund up instead of refunding twice; refunds made at Stripe directly are
+    recorded under their Stripe id."""
+
+    __tablename__ = "refunds"
+    key: str = Field(primary_key=True, max_length=120)
+    order_id: str | None = Field(default=None, foreign_key="orders.id", index=True, max_length=64)
+    invoice_number: str | None = Field(default=None, foreign_key="invoices.number", max_length=40)
+    credit_note_number: str | None = Field(default=None, foreign_key="credit_notes.number", max_length=40)
+    payment_id: str | None = Field(default=None, max_length=64, index=True)
+    stripe_refund_id: str | None = Field(default=None, max_length=64, unique=True)
+    amount_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=20, description="pending, sending, succeeded, failed or held_as_credit")
+    source: str = Field(max_length=10, description="o2c or stripe (made outside o2c)")
+    created_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class Chargeback(SQLModel, table=True):
+    """A dispute a cardholder opened with their bank: Stripe takes the money back until it is decided."""
+
+    __tablename__ = "chargebacks"
+    dispute_id: str = Field(primary_key=True, max_length=64)
+    order_id: str | None = Field(default=None, foreign_key="orders.id", index=True, max_length=64)
+    customer_id: str | None = Field(default=None, foreign_key="customers.id", max_length=64)
+    payment_id: str | None = Field(default=None, max_length=64)
+    amount_minor: int = Field(sa_type=BigInteger)
+    currency: str = Field(max_length=3)
+    reason: str = Field(default="", max_length=200)
+    status: str = Field(max_length=20, description="open, won or lost")
+    evidence_due_by: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    opened_at: datetime = Field(sa_column=_utc_column())
+    closed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -59,17 +59,19 @@ def cmd_webhook(args: argparse.Namespace) -> int:
         import uvicorn
 
         from activities import stripe_client
-        from o2c.db import make_engine
+        from o2c.db import make_engine, migrate
         from o2c.paylink import PayPage
 
+        engine = make_engine(settings.resolved_database_url())
+        migrate(engine)  # event ids and kept payloads live in webhook_events
         pay_page = PayPage(
-            make_engine(settings.resolved_database_url()),
+            engine,
             stripe_client(settings),
             settings.payment_link_secret.get_secret_value(),
             settings.stripe_publishable_key,
             settings.resolved_stripe_js_url(),
         )
-        app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value(), pay_page)
+        app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value(), engine, pay_page)
         config = uvicorn.Config(
             app, host=settings.bind_host, port=args.port or settings.webhook_port, log_level="warning"
         )
@@ -248,6 +250,32 @@ def cmd_resend(args: argparse.Namespace) -> int:
     return _run_client(main())
 
 
+def cmd_refund(args: argparse.Namespace) -> int:
+    from models.money import from_minor
+    from o2c.client import O2CClient
+    from o2c.temporal import connect
+
+    async def main() -> None:
+        request = {
+            "order_id": args.order_id,
+            "invoice_number": args.invoice,
+            "amount": args.amount,
+            "reason": args.reason,
+            "by": args.by,
+            "request_id": args.request_id,
+        }
+        result = await O2CClient(await connect()).refund_invoice({k: v for k, v in request.items() if v})
+        money = lambda minor: f"{from_minor(minor, result.currency)} {result.currency}"  # noqa: E731
+        print(
+            f"credit note {result.credit_note_number}: {money(result.refunded_minor)} refunded to card, "
+            f"{money(result.held_as_credit_minor)} held as the customer's credit"
+        )
+        for line in result.refunds:
+            print(f"  {line.payment_id}: {money(line.amount_minor)} {line.status} {line.stripe_refund_id or ''}")
+
+    return _run_client(main())
+
+
 def cmd_statement(args: argparse.Namespace) -> int:
     from o2c.client import O2CClient
     from o2c.temporal import connect
@@ -326,6 +354,14 @@ def parser() -> argparse.ArgumentParser:
     resend.add_argument("--to", help="another address than the customer's billing email")
     resend.add_argument("--request-id", help="makes a repeat of this request harmless")
     resend.set_defaults(run=cmd_resend)
+    refund = actions.add_parser("refund", help="credit note on a paid invoice, refunded to the card it was paid with")
+    refund.add_argument("order_id")
+    refund.add_argument("--invoice", required=True, help="the paid invoice, e.g. INV-2026-000123")
+    refund.add_argument("--amount", required=True, help="gross amount to credit, e.g. 25.00")
+    refund.add_argument("--reason", required=True, help="why (printed on the credit note)")
+    refund.add_argument("--by", required=True, help="who decides")
+    refund.add_argument("--request-id", help="makes a repeat of this request harmless")
+    refund.set_defaults(run=cmd_refund)
     statement = actions.add_parser("statement", help="email a customer the statement of their open invoices")
     statement.add_argument("customer_id")
     statement.add_argument("--by", required=True, help="who asks for it")

@@ -26,6 +26,8 @@ from models.contract import (
     PaymentReceived,
     PlaceOrder,
     PromiseToPay,
+    RefundInvoice,
+    RefundResult,
     RejectCredit,
     ResendDocument,
     ResolveDispute,
@@ -37,11 +39,13 @@ from models.contract import (
 )
 from models.naming import (
     CUSTOMER_CHANGE_WORKFLOW,
+    REFUND_WORKFLOW,
     RESEND_WORKFLOW,
     STATEMENT_WORKFLOW,
     TASK_QUEUE,
     WORKFLOW_NAME,
     customer_change_id,
+    refund_id,
     resend_id,
     statement_id,
     workflow_id,
@@ -216,6 +220,21 @@ class O2CClient:
             EmailSent,
             f"Statement for {request.customer_id} ({request.by})",
             "statement",
+        )
+
+    async def refund_invoice(self, request: RefundInvoice | dict[str, Any]) -> RefundResult:
+        """Credits an invoice that is already paid and refunds it to the card it was paid with (what was
+        paid otherwise is held as the customer's credit); the same ``request_id`` again refunds nothing."""
+        request = validated(RefundInvoice, request)
+        request_id = request.request_id or uuid.uuid4().hex
+        request = request.model_copy(update={"request_id": request_id})
+        return await self._run_once(
+            REFUND_WORKFLOW,
+            request,
+            refund_id(request.invoice_number, request_id),
+            RefundResult,
+            f"Refund {request.amount} on {request.invoice_number} ({request.by})",
+            "refund",
         )
 
     async def _run_once(

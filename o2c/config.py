@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr = SecretStr("sk_test_localstripe")
     stripe_api_base: str = "http://127.0.0.1:8420"
     stripe_webhook_secret: SecretStr = SecretStr("whsec_local_development_only")
+    stripe_timeout_seconds: float = 20.0  # below the activity's 30 s, so an activity never outlives its call
     sendgrid_api_key: SecretStr = SecretStr("SG.local-sink")
     sendgrid_host: str = "http://127.0.0.1:8425"
     sendgrid_template_ids: dict[str, str] = {}

@@ -1,28 +1,68 @@
-"""Stripe webhook receiver (verified events become signals on ``order-{order_id}``) and the pay page.
+"""Stripe webhook receiver (verified events become signals and workflows) and the pay page.
 
-Unsigned, forged or stale events get 400. A 2xx goes back only once Temporal accepted the signal, so
-Stripe retries otherwise; a resent event is harmless because the workflow dedupes on the payment id.
+Unsigned, forged or stale events get 400. Each event id is acted on once (``webhook_events``): the row is
+written only after Temporal accepted what the event asked for, and a 2xx goes back only then, so Stripe
+retries whatever did not get through. Two deliveries racing each other are harmless too: the order
+dedupes payments on their id and the other workflows are keyed by Stripe's object ids.
+
+- ``payment_intent.succeeded``: signal ``payment_received`` on ``order-{metadata.order_id}``.
+- ``payment_intent.payment_failed``: signal ``payment_failed`` on that order (its timeline).
+- ``charge.dispute.created``, ``charge.dispute.funds_withdrawn``: workflow ``Chargeback``
+  (``chargeback-{dispute id}``); ``charge.dispute.closed``: signal ``dispute_closed`` on it (started
+  first if the opening was missed).
+- ``refund.created``, ``refund.updated``, ``refund.failed``, ``charge.refund.updated``,
+  ``charge.refunded``: workflow ``StripeRefund`` per refund and status.
+
+A payment for an order whose workflow is closed (or unknown) is not lost: the event is kept with its
+payload in ``webhook_events`` (outcome ``unapplied``) for cash application to pick up.
 """
 
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import stripe
 import structlog
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from models.contract import PaymentChannel, PaymentReceived
+from models.activity_io import StripeRefundSeen
+from models.contract import ChargebackClosed, ChargebackOpened, PaymentChannel, PaymentFailed, PaymentReceived
 from models.money import from_minor
-from models.naming import workflow_id
+from models.naming import (
+    CHARGEBACK_WORKFLOW,
+    STRIPE_REFUND_WORKFLOW,
+    TASK_QUEUE,
+    chargeback_id,
+    stripe_refund_id,
+    workflow_id,
+)
+from models.tables import Payment, WebhookEvent
+from o2c.db import transaction
 from o2c.paylink import PayPage
 
 TOLERANCE_SECONDS = 300
+REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
+CHARGEBACK_EVENTS = {"charge.dispute.created", "charge.dispute.funds_withdrawn"}
 log = structlog.get_logger("o2c.webhook")
+
+
+class Outcome(BaseModel):
+    text: str
+    order_id: str | None = None
+    keep_payload: bool = False
 
 
 def payment_from_intent(intent: dict[str, Any], created: int) -> PaymentReceived:
@@ -38,34 +78,219 @@ def payment_from_intent(intent: dict[str, Any], created: int) -> PaymentReceived
     )
 
 
-def create_app(client: Client, signing_secret: str, pay_page: PayPage | None = None) -> Starlette:
-    async def receive(request: Request) -> JSONResponse:
+def failure_from_intent(intent: dict[str, Any]) -> PaymentFailed:
+    error = intent.get("last_payment_error") or {}
+    currency = str(intent["currency"]).upper()
+    return PaymentFailed(
+        payment_id=intent["id"],
+        amount=from_minor(int(intent["amount"]), currency),
+        currency=currency,
+        code=str(error.get("decline_code") or error.get("code") or "")[:200],
+        message=str(error.get("message") or "")[:500],
+    )
+
+
+def chargeback_from_dispute(dispute: dict[str, Any]) -> ChargebackOpened:
+    due = (dispute.get("evidence_details") or {}).get("due_by")
+    return ChargebackOpened(
+        dispute_id=dispute["id"],
+        payment_intent_id=_id(dispute.get("payment_intent")),
+        charge_id=_id(dispute.get("charge")),
+        amount_minor=int(dispute["amount"]),
+        currency=str(dispute["currency"]).upper(),
+        reason=str(dispute.get("reason") or ""),
+        evidence_due_by=datetime.fromtimestamp(int(due), UTC) if due else None,
+    )
+
+
+def refund_seen(refund: dict[str, Any]) -> StripeRefundSeen:
+    return StripeRefundSeen(
+        refund_id=refund["id"],
+        payment_intent_id=_id(refund.get("payment_intent")),
+        charge_id=_id(refund.get("charge")),
+        amount_minor=int(refund["amount"]),
+        currency=str(refund["currency"]).upper(),
+        status=str(refund.get("status") or "succeeded"),
+        o2c_key=(refund.get("metadata") or {}).get("o2c_refund_key"),
+    )
+
+
+def _id(value: Any) -> str | None:
+    """Stripe sends a related object as its id, or expanded as the object."""
+    if isinstance(value, dict):
+        return str(value.get("id")) if value.get("id") else None
+    return str(value) if value else None
+
+
+class StripeEvents:
+    def __init__(self, client: Client, signing_secret: str, engine: Engine, task_queue: str = TASK_QUEUE) -> None:
+        self._client = client
+        self._secret = signing_secret
+        self._engine = engine
+        self._task_queue = task_queue
+        self._handlers: dict[str, Callable[[dict[str, Any], int], Awaitable[Outcome]]] = {
+            "payment_intent.succeeded": self._payment_succeeded,
+            "payment_intent.payment_failed": self._payment_failed,
+            "charge.dispute.closed": self._dispute_closed,
+            "charge.refunded": self._charge_refunded,
+        }
+        self._handlers |= {kind: self._chargeback for kind in CHARGEBACK_EVENTS}
+        self._handlers |= {kind: self._refund for kind in REFUND_EVENTS}
+
+    async def receive(self, request: Request) -> JSONResponse:
         body = await request.body()
         try:
             event = stripe.Webhook.construct_event(
-                body, request.headers.get("stripe-signature", ""), signing_secret, tolerance=TOLERANCE_SECONDS
+                body, request.headers.get("stripe-signature", ""), self._secret, tolerance=TOLERANCE_SECONDS
             )
         except (ValueError, stripe.SignatureVerificationError) as exc:
             log.warning("webhook refused", reason=type(exc).__name__)
             return JSONResponse({"error": "signature verification failed"}, status_code=400)
         data = event.to_dict()
-        if data["type"] != "payment_intent.succeeded":
-            return JSONResponse({"ignored": data["type"]})
-        intent = data["data"]["object"]
+        event_id, kind = str(data["id"]), str(data["type"])
+        handler = self._handlers.get(kind)
+        if handler is None:
+            return JSONResponse({"ignored": kind})
+        if await run_in_threadpool(self._seen, event_id):
+            return JSONResponse({"duplicate": event_id})
+        obj = data["data"]["object"]
+        try:
+            outcome = await handler(obj, int(data.get("created") or 0))
+        except RPCError as exc:
+            log.error("Temporal did not accept the event; Stripe will retry", event_id=event_id, error=str(exc))
+            return JSONResponse({"error": "not accepted yet"}, status_code=503)
+        except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            # Signed by Stripe but not a shape we can read: kept for a person, not retried forever.
+            outcome = Outcome(text=f"unreadable: {type(exc).__name__}", keep_payload=True)
+        await run_in_threadpool(self._record, event_id, kind, obj, outcome)
+        log.info("webhook event", event_id=event_id, type=kind, outcome=outcome.text, order_id=outcome.order_id)
+        return JSONResponse({"outcome": outcome.text})
+
+    # ----------------------------------------------------------------------------------- handlers
+
+    async def _payment_succeeded(self, intent: dict[str, Any], created: int) -> Outcome:
         order_id = (intent.get("metadata") or {}).get("order_id")
         if not order_id:
-            return JSONResponse({"ignored": "no order_id in metadata"})
-        payment = payment_from_intent(intent, int(data.get("created", 0)))
-        try:
-            await client.get_workflow_handle(workflow_id(order_id)).signal("payment_received", payment)
-        except RPCError as exc:
-            log.error("signal failed; Stripe will retry", order_id=order_id, event_id=data["id"], error=str(exc))
-            return JSONResponse({"error": "not accepted yet"}, status_code=503)
-        log.info("payment signalled", order_id=order_id, event_id=data["id"], payment_id=payment.payment_id)
-        return JSONResponse({"signalled": workflow_id(order_id)})
+            return Outcome(text="ignored: no order_id in metadata")
+        payment = payment_from_intent(intent, created)
+        if await self._signal_order(order_id, "payment_received", payment):
+            return Outcome(text="signalled payment_received", order_id=order_id)
+        if await run_in_threadpool(self._applied, payment.payment_id):
+            # A card-on-file charge: the order applied it from the charge's own answer and closed.
+            return Outcome(text="already applied", order_id=order_id)
+        return Outcome(text=f"unapplied: order {order_id} is not open", order_id=order_id, keep_payload=True)
 
+    async def _payment_failed(self, intent: dict[str, Any], _: int) -> Outcome:
+        order_id = (intent.get("metadata") or {}).get("order_id")
+        if not order_id:
+            return Outcome(text="ignored: no order_id in metadata")
+        if await self._signal_order(order_id, "payment_failed", failure_from_intent(intent)):
+            return Outcome(text="signalled payment_failed", order_id=order_id)
+        return Outcome(text=f"ignored: order {order_id} is not open", order_id=order_id)
+
+    async def _chargeback(self, dispute: dict[str, Any], _: int) -> Outcome:
+        if str(dispute.get("status", "")).startswith("warning_"):
+            return Outcome(text="inquiry: no funds withdrawn, nothing booked", keep_payload=True)
+        opened = chargeback_from_dispute(dispute)
+        await self._start(CHARGEBACK_WORKFLOW, opened, chargeback_id(opened.dispute_id), _summary(opened))
+        return Outcome(text=f"started {chargeback_id(opened.dispute_id)}")
+
+    async def _dispute_closed(self, dispute: dict[str, Any], created: int) -> Outcome:
+        status = dispute.get("status")
+        if status not in ("won", "lost"):
+            return Outcome(text=f"ignored: dispute closed as {status}")
+        opened = chargeback_from_dispute(dispute)
+        closed = ChargebackClosed(
+            dispute_id=opened.dispute_id, status=status, closed_at=datetime.fromtimestamp(created, UTC)
+        )
+        await self._start(
+            CHARGEBACK_WORKFLOW,
+            opened,
+            chargeback_id(opened.dispute_id),
+            _summary(opened),
+            signal=("dispute_closed", closed),
+        )
+        return Outcome(text=f"signalled dispute_closed on {chargeback_id(opened.dispute_id)}")
+
+    async def _refund(self, refund: dict[str, Any], _: int) -> Outcome:
+        seen = refund_seen(refund)
+        started = stripe_refund_id(seen.refund_id, seen.status)
+        summary = f"Stripe refund {seen.refund_id}: {from_minor(seen.amount_minor, seen.currency)} {seen.currency}"
+        await self._start(STRIPE_REFUND_WORKFLOW, seen, started, summary)
+        return Outcome(text=f"started {started}")
+
+    async def _charge_refunded(self, charge: dict[str, Any], created: int) -> Outcome:
+        """Older API versions report refunds only inside the charge; newer ones send ``refund.*`` too."""
+        refunds = (charge.get("refunds") or {}).get("data") or []
+        for refund in refunds:
+            await self._refund(refund, created)
+        return Outcome(text=f"{len(refunds)} refund(s) taken from the charge")
+
+    # ------------------------------------------------------------------------------------ plumbing
+
+    async def _signal_order(self, order_id: str, signal: str, arg: BaseModel) -> bool:
+        """Signals a running order; False when the order workflow is closed or unknown."""
+        handle = self._client.get_workflow_handle(workflow_id(order_id))
+        try:
+            await handle.signal(signal, arg)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return False
+        return True
+
+    async def _start(
+        self, workflow: str, arg: BaseModel, id_: str, summary: str, signal: tuple[str, BaseModel] | None = None
+    ) -> None:
+        with contextlib.suppress(WorkflowAlreadyStartedError):  # it ran and closed: the event was acted on
+            await self._client.start_workflow(
+                workflow,
+                arg,
+                id=id_,
+                task_queue=self._task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=summary,
+                start_signal=signal[0] if signal else None,
+                start_signal_args=[signal[1]] if signal else [],
+            )
+
+    def _applied(self, payment_id: str) -> bool:
+        with transaction(self._engine) as session:
+            return session.get(Payment, payment_id) is not None
+
+    def _seen(self, event_id: str) -> bool:
+        with transaction(self._engine) as session:
+            return session.get(WebhookEvent, event_id) is not None
+
+    def _record(self, event_id: str, kind: str, obj: dict[str, Any], outcome: Outcome) -> None:
+        try:
+            with transaction(self._engine) as session:
+                session.add(
+                    WebhookEvent(
+                        event_id=event_id,
+                        type=kind,
+                        object_id=str(obj.get("id", ""))[:80],
+                        order_id=outcome.order_id,
+                        outcome=outcome.text[:200],
+                        payload=json.dumps(obj, sort_keys=True) if outcome.keep_payload else None,
+                        received_at=datetime.now(UTC),
+                    )
+                )
+        except IntegrityError:
+            pass  # a concurrent delivery of the same event recorded it first
+
+
+def _summary(opened: ChargebackOpened) -> str:
+    return f"Chargeback {opened.dispute_id}: {from_minor(opened.amount_minor, opened.currency)} {opened.currency}"
+
+
+def create_app(
+    client: Client, signing_secret: str, engine: Engine, pay_page: PayPage | None = None, task_queue: str = TASK_QUEUE
+) -> Starlette:
+    events = StripeEvents(client, signing_secret, engine, task_queue)
     routes = [
-        Route("/stripe/webhook", receive, methods=["POST"]),
+        Route("/stripe/webhook", events.receive, methods=["POST"]),
         Route("/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]),
     ]
     if pay_page is not None:

@@ -1,10 +1,13 @@
 """Fixtures: databases (SQLite and PostgreSQL), time-skipping environments, the shared dev server."""
 
 import os
+import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -13,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from models import search_attributes
 from o2c.db import make_engine, migrate
 from o2c.temporal import DATA_CONVERTER
-from tests.support import Database, binary, drop_postgres_schema, fresh_postgres_schema, postgres_available
+from tests.support import Database, binary, drop_postgres_schema, free_port, fresh_postgres_schema, postgres_available
 
 _SA_TYPES = {
     "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
@@ -76,3 +79,25 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
 @pytest.fixture
 def task_queue() -> str:
     return f"o2c-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [binary("localstripe"), "--port", str(port), "--from-scratch"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/v1/customers", auth=("sk_test_x", ""), timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

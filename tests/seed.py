@@ -10,17 +10,8 @@ from tests.support import Database
 
 def add_customer(db: Database, limit_minor: int | None = 100_00, **fields: Any) -> str:
     with transaction(db.engine) as session:
-        session.add(
-            Customer(
-                id="C1",
-                name="Initech",
-                email="ap@initech.example",
-                currency="USD",
-                credit_limit_minor=limit_minor,
-                created_at=datetime.now(UTC),
-                **fields,
-            )
-        )
+        values: dict[str, Any] = {"id": "C1", "name": "Initech", "email": "ap@initech.example", "currency": "USD"}
+        session.add(Customer(**(values | fields), credit_limit_minor=limit_minor, created_at=datetime.now(UTC)))
     return "C1"
 
 

@@ -181,6 +181,9 @@ class FakeStripe:
         def create(self, params: dict[str, Any], options: dict[str, Any] | None = None) -> Any:
             return FakeStripe._Object(id=f"cus_{params['metadata']['o2c_customer_id']}")
 
+        def list(self, params: dict[str, Any]) -> Any:
+            return FakeStripe._Page([])
+
     def create(self, params: dict[str, Any], options: dict[str, Any] | None = None) -> Any:
         outcome = self.outcomes.pop(0) if self.outcomes else "succeeded"
         intent = self._Object(
@@ -194,11 +197,12 @@ class FakeStripe:
         self.intents.append(intent)
         return intent
 
+    class _Page:
+        def __init__(self, items: list[Any]) -> None:
+            self.items = items
+
+        def auto_paging_iter(self) -> Any:
+            return iter(self.items)
+
     def list(self, params: dict[str, Any]) -> Any:
-        intents = list(self.intents)
-
-        class _Page:
-            def auto_paging_iter(self) -> Any:
-                return iter(intents)
-
-        return _Page()
+        return self._Page(list(self.intents))

@@ -2,9 +2,7 @@
 
 import argparse
 import asyncio
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -56,28 +54,6 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
-@pytest.fixture(scope="session")
-def localstripe() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [binary("localstripe"), "--port", str(port), "--from-scratch"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"{base}/v1/customers", auth=("sk_test_x", ""), timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 async def test_card_order_paid_end_to_end(
     dev_env: WorkflowEnvironment, localstripe: str, database: Database, tmp_path: Path, task_queue: str
 ) -> None:
@@ -91,7 +67,7 @@ async def test_card_order_paid_end_to_end(
     order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method="pm_card_visa")
     async with (
         BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
-        BackgroundServer(webhook_app(dev_env.client, SECRET), webhook_port),
+        BackgroundServer(webhook_app(dev_env.client, SECRET, database.engine, task_queue=task_queue), webhook_port),
         httpx.AsyncClient() as http,
     ):
         await http.post(
@@ -215,7 +191,7 @@ async def test_payment_link_pays_a_bank_transfer_invoice(
     order = sample_order()
     async with (
         BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
-        BackgroundServer(webhook_app(dev_env.client, SECRET, pay_page), webhook_port),
+        BackgroundServer(webhook_app(dev_env.client, SECRET, database.engine, pay_page, task_queue), webhook_port),
         httpx.AsyncClient() as http,
     ):
         await http.post(

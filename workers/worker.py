@@ -16,12 +16,21 @@ from models.policy import OrderPolicy
 from o2c.config import Settings
 from o2c.db import make_engine, migrate
 from o2c.policies import load_order_policy
+from workflows.aftersale import ChargebackWorkflow, RefundPaidInvoice, StripeRefundWorkflow
 from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 from workflows.resend_document import ResendDocumentWorkflow
 from workflows.statement import SendStatementWorkflow
 
-WORKFLOWS = [OrderToCash, CustomerMasterChange, ResendDocumentWorkflow, SendStatementWorkflow]
+WORKFLOWS = [
+    OrderToCash,
+    CustomerMasterChange,
+    ResendDocumentWorkflow,
+    SendStatementWorkflow,
+    RefundPaidInvoice,
+    ChargebackWorkflow,
+    StripeRefundWorkflow,
+]
 
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
 PASSTHROUGH = ("models", "pydantic", "pydantic_core", "babel", "email_validator")

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         OrderOutcome,
         OrderStatus,
         PaymentChannel,
+        PaymentFailed,
         PaymentMethod,
         PaymentReceived,
         PlaceOrder,
@@ -695,6 +696,17 @@ class OrderToCash:
             return
         self._book.payment_ids.add(payment.payment_id)
         self._inbox.append(payment)
+
+    @workflow.signal(name="payment_failed")
+    def payment_failed(self, raw: RawValue) -> None:
+        """A payment the customer attempted failed at Stripe: the invoice stays due, dunning goes on, and
+        the timeline shows why (the webhook receiver keeps the event itself in ``webhook_events``)."""
+        failure = self._decode("payment_failed", raw, PaymentFailed)
+        if failure is None:
+            return
+        reason = failure.code or "declined"
+        detail = f"{failure.payment_id}: {failure.amount} {failure.currency} {reason}"
+        self._note("payment_failed", f"{detail}: {failure.message}" if failure.message else detail)
 
     # Finance's decisions: a signal and an update of each name, refused by the same rules.
 

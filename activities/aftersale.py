@@ -1,0 +1,436 @@
+"""After the sale: credit notes on paid invoices with refunds, chargebacks, and refunds Stripe reports.
+
+Every write is keyed so a retried activity or a redelivered webhook changes nothing more: refunds by a
+key written before Stripe is called (a retry looks the refund up at Stripe first, since localstripe
+ignores idempotency keys), chargebacks by Stripe's dispute id, journals by their name.
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+from temporalio import activity
+
+from activities import ledger
+from activities.cash import issue_credit_note
+from activities.context import business_error, log
+from activities.orders import audit
+from models.activity_io import (
+    AdjustBalance,
+    AdjustmentKind,
+    ChargebackRecorded,
+    CloseChargeback,
+    CreditPaidInvoice,
+    ErrorType,
+    PaidInvoiceCredited,
+    PlannedRefund,
+    RefundCard,
+    RefundDone,
+    StripeRefundRecorded,
+    StripeRefundSeen,
+)
+from models.contract import ChargebackOpened, PaymentChannel
+from models.money import MoneyError, format_money, to_minor
+from models.tables import (
+    Chargeback,
+    CreditNote,
+    Dispute,
+    Invoice,
+    Payment,
+    PaymentApplication,
+    Refund,
+)
+from o2c.config import Settings
+from o2c.db import transaction
+
+REFUND_KEY = "o2c_refund_key"
+STRIPE = "stripe"
+
+
+class AfterSaleActivities:
+    def __init__(self, engine: Engine, settings: Settings, stripe_client: stripe.StripeClient) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._stripe = stripe_client.v1
+
+    # ------------------------------------------------------------------ credit notes on paid invoices
+
+    @activity.defn(name="credit_paid_invoice")
+    def credit_paid_invoice(self, request: CreditPaidInvoice) -> PaidInvoiceCredited:
+        """Issues the credit note and plans where the money goes: back to each card payment applied to the
+        invoice (newest first), the rest held as the customer's credit."""
+        with transaction(self._engine) as session:
+            done = session.exec(
+                select(CreditNote).where(
+                    CreditNote.dedupe_key == request.dedupe_key, CreditNote.invoice_number == request.invoice_number
+                )
+            ).first()
+            if done is not None:
+                return self._planned(session, done)
+            invoice = session.get(Invoice, request.invoice_number)
+            if invoice is None or invoice.order_id != request.order_id:
+                raise business_error(
+                    ErrorType.INVALID_DECISION, f"order {request.order_id} has no invoice {request.invoice_number}"
+                )
+            try:
+                amount = to_minor(request.amount, invoice.currency)
+            except MoneyError as exc:
+                raise business_error(ErrorType.INVALID_DECISION, str(exc)) from exc
+            if invoice.open_minor > 0:
+                raise business_error(
+                    ErrorType.INVALID_DECISION,
+                    f"invoice {invoice.number} still has {format_money(invoice.open_minor, invoice.currency)} "
+                    "open: credit what is due through a dispute on the order (resolve_dispute credit_note)",
+                )
+            paid = _paid_by_payment(session, invoice.number)
+            refundable = sum(paid.values()) - _credited_after_payment(session, invoice.number)
+            if amount > refundable:
+                raise business_error(
+                    ErrorType.INVALID_DECISION,
+                    f"{format_money(amount, invoice.currency)} is more than the "
+                    f"{format_money(refundable, invoice.currency)} paid on {invoice.number} and not yet credited",
+                )
+            adjust = AdjustBalance(
+                order_id=invoice.order_id,
+                kind=AdjustmentKind.CREDIT_NOTE,
+                amount_minor=amount,
+                reason=request.reason,
+                actor=request.actor,
+                dedupe_key=request.dedupe_key,
+                issued_on=request.issued_on,
+            )
+            number = issue_credit_note(
+                session, self._settings, adjust, invoice, amount, request.issued_on, ledger.UNAPPLIED_CASH
+            )
+            now = datetime.now(UTC)
+            left = amount
+            payments = session.exec(select(Payment).where(col(Payment.id).in_(paid))).all()
+            for payment in sorted(payments, key=lambda p: (p.received_at, p.id), reverse=True):
+                refunded = _refunded(session, payment.id)
+                share = min(left, paid[payment.id] - refunded) if payment.method == PaymentChannel.CARD.value else 0
+                if share <= 0:
+                    continue
+                left -= share
+                session.add(_refund_row(f"{number}:{payment.id}", invoice, number, payment.id, share, "pending", now))
+            if left:
+                session.add(_refund_row(f"{number}:credit", invoice, number, None, left, "held_as_credit", now))
+            audit(
+                session,
+                f"credit_paid_invoice:{request.dedupe_key}",
+                invoice.order_id,
+                "credit_note",
+                request.actor,
+                f"{number} over {format_money(amount, invoice.currency)} on paid {invoice.number}: {request.reason}",
+            )
+            session.flush()
+            planned = self._planned(session, session.get(CreditNote, number))
+        log(request.order_id).info("paid invoice credited", credit_note=number, refunds=len(planned.card_refunds))
+        return planned
+
+    def _planned(self, session: Session, note: CreditNote | None) -> PaidInvoiceCredited:
+        assert note is not None
+        rows = session.exec(select(Refund).where(Refund.credit_note_number == note.number)).all()
+        return PaidInvoiceCredited(
+            credit_note_number=note.number,
+            currency=note.currency,
+            card_refunds=[
+                PlannedRefund(key=r.key, payment_id=r.payment_id, amount_minor=r.amount_minor)
+                for r in rows
+                if r.payment_id is not None
+            ],
+            held_as_credit_minor=sum(r.amount_minor for r in rows if r.payment_id is None),
+        )
+
+    @activity.defn(name="refund_card")
+    def refund_card(self, request: RefundCard) -> RefundDone:
+        logger = log(request.order_id, refund=request.key)
+        with transaction(self._engine) as session:
+            row = _refund(session, request.key)
+            if row.status in ("succeeded", "failed"):
+                return _done(row)  # pending ones are looked up again: the webhook may not have come
+            earlier_attempt = row.status == "sending"
+            row.status = "sending"
+            row.updated_at = datetime.now(UTC)
+            session.add(row)
+            payment_id, amount = row.payment_id or "", row.amount_minor
+        found = self._find_refund(payment_id, request.key) if earlier_attempt else None
+        message = ""
+        if found is None:
+            try:
+                found = self._stripe.refunds.create(
+                    params={"payment_intent": payment_id, "amount": amount, "metadata": {REFUND_KEY: request.key}},
+                    options={"idempotency_key": f"o2c-refund-{request.key}"},
+                ).to_dict()
+            except stripe.InvalidRequestError as exc:
+                # Stripe refuses for good (already refunded in full, a failed payment): the money stays
+                # the customer's credit and accounts receivable is told.
+                found, message = {"id": None, "status": "failed"}, exc.user_message or str(exc)
+        with transaction(self._engine) as session:
+            row = _refund(session, request.key)
+            settle_refund(session, row, found.get("id"), str(found.get("status")))
+            done = _done(row, message)
+        logger.info("card refund", status=done.status, stripe_refund=done.stripe_refund_id)
+        return done
+
+    def _find_refund(self, payment_id: str, key: str) -> dict[str, Any] | None:
+        """A refund an earlier attempt created but did not live to record."""
+        listed = self._stripe.refunds.list(params={"payment_intent": payment_id, "limit": 100})
+        for refund in listed.auto_paging_iter():
+            data = refund.to_dict()
+            if (data.get("metadata") or {}).get(REFUND_KEY) == key:
+                return data
+        return None
+
+    # ------------------------------------------------------------------------------------ chargebacks
+
+    @activity.defn(name="open_chargeback")
+    def open_chargeback(self, request: ChargebackOpened) -> ChargebackRecorded:
+        """Records the chargeback on the payment's order and takes the money out of cash into
+        ``CHARGEBACKS`` (Stripe debits it when the dispute opens)."""
+        with transaction(self._engine) as session:
+            row = session.get(Chargeback, request.dispute_id)
+            if row is not None:
+                return _recorded(row)
+        payment_id = request.payment_intent_id or self._intent_of_charge(request.charge_id or "")
+        with transaction(self._engine) as session:
+            payment = session.get(Payment, payment_id) if payment_id else None
+            now = datetime.now(UTC)
+            row = Chargeback(
+                dispute_id=request.dispute_id,
+                order_id=payment.order_id if payment else None,
+                customer_id=payment.customer_id if payment else None,
+                payment_id=payment_id,
+                amount_minor=request.amount_minor,
+                currency=request.currency,
+                reason=request.reason[:200],
+                status="open",
+                evidence_due_by=request.evidence_due_by,
+                opened_at=now,
+            )
+            session.add(row)
+            if row.order_id is not None:
+                session.add(
+                    Dispute(
+                        order_id=row.order_id,
+                        dispute_id=request.dispute_id,
+                        amount_minor=request.amount_minor,
+                        reason=f"chargeback: {request.reason or 'no reason given'}",
+                        status="open",
+                        opened_by=STRIPE,
+                        opened_at=now,
+                    )
+                )
+            session.flush()
+            ledger.post(
+                session,
+                f"chargeback:{request.dispute_id}",
+                request.currency,
+                [
+                    ledger.Posting(ledger.CHARGEBACKS, debit_minor=request.amount_minor),
+                    ledger.Posting(ledger.CASH, credit_minor=request.amount_minor),
+                ],
+                order_id=row.order_id,
+            )
+            audit(
+                session,
+                f"chargeback:{request.dispute_id}:open",
+                row.order_id,
+                "chargeback_opened",
+                STRIPE,
+                f"{request.dispute_id} over {format_money(request.amount_minor, request.currency)} on payment "
+                f"{payment_id or 'unknown'}: {request.reason}",
+            )
+            recorded = _recorded(row)
+        log(recorded.order_id).info("chargeback opened", dispute=request.dispute_id, known=bool(recorded.order_id))
+        return recorded
+
+    def _intent_of_charge(self, charge_id: str) -> str | None:
+        if not charge_id:
+            return None
+        intent = self._stripe.charges.retrieve(charge_id).to_dict().get("payment_intent")
+        return intent if isinstance(intent, str) else None
+
+    @activity.defn(name="close_chargeback")
+    def close_chargeback(self, request: CloseChargeback) -> ChargebackRecorded:
+        """Won: the money comes back to cash. Lost: it is a loss."""
+        with transaction(self._engine) as session:
+            row = session.get(Chargeback, request.dispute_id)
+            if row is None:
+                raise business_error(ErrorType.INVALID_DECISION, f"no chargeback {request.dispute_id}")
+            if row.status == "open":
+                row.status = request.status
+                row.closed_at = request.closed_at
+                session.add(row)
+                account = ledger.CASH if request.status == "won" else ledger.CHARGEBACK_LOSSES
+                ledger.post(
+                    session,
+                    f"chargeback:{row.dispute_id}:{request.status}",
+                    row.currency,
+                    [
+                        ledger.Posting(account, debit_minor=row.amount_minor),
+                        ledger.Posting(ledger.CHARGEBACKS, credit_minor=row.amount_minor),
+                    ],
+                    order_id=row.order_id,
+                )
+                if row.order_id is not None:
+                    dispute = session.exec(
+                        select(Dispute).where(Dispute.order_id == row.order_id, Dispute.dispute_id == row.dispute_id)
+                    ).one()
+                    dispute.status, dispute.resolved_by, dispute.resolved_at = request.status, STRIPE, request.closed_at
+                    session.add(dispute)
+                audit(
+                    session,
+                    f"chargeback:{row.dispute_id}:{request.status}",
+                    row.order_id,
+                    f"chargeback_{request.status}",
+                    STRIPE,
+                    f"{row.dispute_id}: {format_money(row.amount_minor, row.currency)}",
+                )
+            return _recorded(row)
+
+    # ------------------------------------------------------------------------ refunds Stripe reports
+
+    @activity.defn(name="record_stripe_refund")
+    def record_stripe_refund(self, seen: StripeRefundSeen) -> StripeRefundRecorded:
+        """Ours: brings our row to what Stripe says (a refund can fail days later). Not ours (made in
+        Stripe's dashboard): recorded against the payment's order and taken out of the customer's credit."""
+        payment_id = seen.payment_intent_id or self._intent_of_charge(seen.charge_id or "")
+        with transaction(self._engine) as session:
+            row = session.exec(select(Refund).where(Refund.stripe_refund_id == seen.refund_id)).first()
+            if row is None and seen.o2c_key:
+                row = session.get(Refund, seen.o2c_key)
+            if row is not None:
+                before = row.status
+                settle_refund(session, row, seen.refund_id, seen.status)
+                return StripeRefundRecorded(
+                    order_id=row.order_id, source=row.source, status=row.status, changed=row.status != before
+                )
+            payment = session.get(Payment, payment_id) if payment_id else None
+            now = datetime.now(UTC)
+            row = Refund(
+                key=f"{STRIPE}:{seen.refund_id}",
+                order_id=payment.order_id if payment else None,
+                payment_id=payment_id,
+                amount_minor=seen.amount_minor,
+                currency=seen.currency,
+                status="sending",
+                source=STRIPE,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            settle_refund(session, row, seen.refund_id, seen.status)
+            audit(
+                session,
+                f"refund:{row.key}",
+                row.order_id,
+                "refund_outside_o2c",
+                STRIPE,
+                f"{seen.refund_id} over {format_money(seen.amount_minor, seen.currency)} on payment "
+                f"{payment_id or 'unknown'} ({seen.status}); no credit note was issued for it",
+            )
+            return StripeRefundRecorded(
+                order_id=row.order_id, source=STRIPE if payment else "unknown", status=row.status, changed=True
+            )
+
+
+def settle_refund(session: Session, row: Refund, stripe_refund_id: str | None, stripe_status: str) -> None:
+    """Moves a refund to Stripe's verdict and posts it: succeeded takes the money from the customer's
+    credit out of cash; a refund that fails after succeeding puts it back. Journals are written once."""
+    status = {"succeeded": "succeeded", "pending": "sending", "requires_action": "sending"}.get(stripe_status, "failed")
+    if stripe_refund_id:
+        row.stripe_refund_id = stripe_refund_id
+    previous, row.status, row.updated_at = row.status, status, datetime.now(UTC)
+    session.add(row)
+    if status == "succeeded":
+        ledger.post(
+            session,
+            f"refund:{row.key}",
+            row.currency,
+            [
+                ledger.Posting(ledger.UNAPPLIED_CASH, debit_minor=row.amount_minor),
+                ledger.Posting(ledger.CASH, credit_minor=row.amount_minor),
+            ],
+            order_id=row.order_id,
+            invoice_number=row.invoice_number,
+        )
+    elif status == "failed" and previous == "succeeded":
+        ledger.post(
+            session,
+            f"refund:{row.key}:failed",
+            row.currency,
+            [
+                ledger.Posting(ledger.CASH, debit_minor=row.amount_minor),
+                ledger.Posting(ledger.UNAPPLIED_CASH, credit_minor=row.amount_minor),
+            ],
+            order_id=row.order_id,
+            invoice_number=row.invoice_number,
+        )
+
+
+def _paid_by_payment(session: Session, invoice_number: str) -> dict[str, int]:
+    rows = session.exec(
+        select(PaymentApplication.payment_id, func.sum(PaymentApplication.amount_minor))
+        .where(PaymentApplication.invoice_number == invoice_number)
+        .group_by(col(PaymentApplication.payment_id))
+    ).all()
+    return {payment_id: int(total) for payment_id, total in rows}
+
+
+def _credited_after_payment(session: Session, invoice_number: str) -> int:
+    total = session.exec(
+        select(func.sum(Refund.amount_minor)).where(
+            Refund.invoice_number == invoice_number, Refund.source == "o2c", col(Refund.credit_note_number).is_not(None)
+        )
+    ).one()
+    return int(total or 0)
+
+
+def _refunded(session: Session, payment_id: str) -> int:
+    total = session.exec(
+        select(func.sum(Refund.amount_minor)).where(Refund.payment_id == payment_id, Refund.status != "failed")
+    ).one()
+    return int(total or 0)
+
+
+def _refund_row(
+    key: str, invoice: Invoice, note: str, payment_id: str | None, amount: int, status: str, now: datetime
+) -> Refund:
+    return Refund(
+        key=key,
+        order_id=invoice.order_id,
+        invoice_number=invoice.number,
+        credit_note_number=note,
+        payment_id=payment_id,
+        amount_minor=amount,
+        currency=invoice.currency,
+        status=status,
+        source="o2c",
+        created_at=now,
+    )
+
+
+def _refund(session: Session, key: str) -> Refund:
+    row = session.get(Refund, key)
+    if row is None:
+        raise business_error(ErrorType.INVALID_DECISION, f"no planned refund {key}")
+    return row
+
+
+def _done(row: Refund, message: str = "") -> RefundDone:
+    return RefundDone(
+        key=row.key,
+        payment_id=row.payment_id or "",
+        amount_minor=row.amount_minor,
+        status={"succeeded": "succeeded", "sending": "pending"}.get(row.status, "failed"),
+        stripe_refund_id=row.stripe_refund_id,
+        message=message,
+    )
+
+
+def _recorded(row: Chargeback) -> ChargebackRecorded:
+    return ChargebackRecorded(
+        order_id=row.order_id, customer_id=row.customer_id, payment_id=row.payment_id, status=row.status
+    )
