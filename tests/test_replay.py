@@ -36,6 +36,9 @@ EXPECTED = {
     "late_fee_and_block",
     "statement",
     "card_soft_declines_retried",
+    "refund_paid_invoice",
+    "chargeback_lost",
+    "stripe_refund_external",
 }
 
 
