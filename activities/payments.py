@@ -15,10 +15,12 @@ from temporalio import activity
 from activities.context import log
 from activities.orders import load_order
 from models.activity_io import ChargeCard, ChargeOutcome
+from models.contract import PaymentChannel
 from models.tables import CardCharge, Customer
 from o2c.db import transaction
 
 METADATA_KEY = "o2c_idempotency_key"
+CHANNEL_KEY = "o2c_channel"  # card or direct_debit: how the webhook reports the payment to the order
 
 # Stripe's decline codes that no retry will fix: the card or the account behind it is gone, wrong or
 # blocked. Every other decline (insufficient funds, issuer unavailable, generic declines…) is soft.
@@ -66,7 +68,7 @@ class PaymentActivities:
         logger = log(request.order_id, invoice=request.invoice_number)
         with transaction(self._engine) as session:
             row = session.get(CardCharge, request.idempotency_key)
-            if row is not None and row.status in ("succeeded", "declined"):
+            if row is not None and row.status in ("succeeded", "declined", "processing"):
                 return _outcome(row)
             earlier_attempt = row is not None
             order = load_order(session, request.order_id)
@@ -87,6 +89,7 @@ class PaymentActivities:
             known_customer = customer.stripe_customer_id
             customer_id, customer_email, customer_name = customer.id, customer.email, customer.name
             payment_method = order.stripe_payment_method
+            channel = PaymentChannel.DIRECT_DEBIT if order.payment_method == "debit_on_file" else PaymentChannel.CARD
         # Stripe is called outside any transaction: no row stays locked while the network is slow.
         stripe_customer = known_customer or self._link_customer(customer_id, customer_email, customer_name)
         if known_customer is None:
@@ -97,12 +100,14 @@ class PaymentActivities:
                 session.add(row_customer)
         intent = self._find_intent(stripe_customer, request.idempotency_key) if earlier_attempt else None
         if intent is None:
-            intent = self._create_intent(request, stripe_customer, payment_method or "")
+            intent = self._create_intent(request, stripe_customer, payment_method or "", channel)
         with transaction(self._engine) as session:
             row = session.get(CardCharge, request.idempotency_key)
             assert row is not None
             row.stripe_payment_intent = intent.get("id")
-            row.status = "succeeded" if intent.get("status") == "succeeded" else "declined"
+            row.status = {"succeeded": "succeeded", "processing": "processing"}.get(
+                str(intent.get("status")), "declined"
+            )
             row.decline_code = intent.get("decline_code")
             session.add(row)
         logger.info("card charged", status=row.status, payment_intent=row.stripe_payment_intent)
@@ -128,7 +133,9 @@ class PaymentActivities:
                 return _summary(data)
         return None
 
-    def _create_intent(self, request: ChargeCard, stripe_customer: str, payment_method: str) -> dict[str, Any]:
+    def _create_intent(
+        self, request: ChargeCard, stripe_customer: str, payment_method: str, channel: PaymentChannel
+    ) -> dict[str, Any]:
         try:
             intent = self._stripe.payment_intents.create(
                 params={
@@ -142,6 +149,7 @@ class PaymentActivities:
                         METADATA_KEY: request.idempotency_key,
                         "order_id": request.order_id,
                         "invoice_number": request.invoice_number,
+                        CHANNEL_KEY: channel.value,
                     },
                 },
                 options={"idempotency_key": request.idempotency_key},
@@ -164,9 +172,9 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _outcome(row: CardCharge) -> ChargeOutcome:
-    declined = row.status != "succeeded"
+    declined = row.status not in ("succeeded", "processing")
     return ChargeOutcome(
-        status="declined" if declined else "succeeded",
+        status="declined" if declined else row.status,
         payment_id=row.stripe_payment_intent or f"declined-{row.idempotency_key}",
         received_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
         decline_code=row.decline_code or "",

@@ -243,7 +243,9 @@ class ChargeCard(Message):
 
 
 class ChargeOutcome(Message):
-    status: Literal["succeeded", "declined"]
+    """``processing``: a bank debit Stripe settles days later; its result comes through the webhook."""
+
+    status: Literal["succeeded", "declined", "processing"]
     payment_id: str
     received_at: datetime
     decline_code: str = ""

@@ -78,7 +78,11 @@ class PaymentTerms(Contract):
 
 class PaymentMethod(StrEnum):
     CARD_ON_FILE = "card_on_file"
+    DEBIT_ON_FILE = "debit_on_file"  # a Stripe sepa_debit / us_bank_account PaymentMethod with its mandate
     BANK_TRANSFER = "bank_transfer"
+
+
+ON_FILE = (PaymentMethod.CARD_ON_FILE, PaymentMethod.DEBIT_ON_FILE)  # charged through Stripe at invoicing
 
 
 class InvoicingPolicy(StrEnum):
@@ -98,7 +102,7 @@ class PlaceOrder(Contract):
     )
     payment_method: PaymentMethod = PaymentMethod.BANK_TRANSFER
     stripe_payment_method: Identifier | None = Field(
-        default=None, description="Stripe PaymentMethod id for card_on_file, e.g. pm_card_visa"
+        default=None, description="Stripe PaymentMethod id for card_on_file or debit_on_file, e.g. pm_card_visa"
     )
     invoicing: InvoicingPolicy = InvoicingPolicy.ON_COMPLETION
 
@@ -111,8 +115,8 @@ class PlaceOrder(Contract):
         for line in self.lines:
             _check_money(line.unit_price, self.currency, f"unit price of {line.sku}")
             _check_money(line.unit_price * line.quantity, self.currency, f"line total of {line.sku}")
-        if self.payment_method is PaymentMethod.CARD_ON_FILE and not self.stripe_payment_method:
-            raise ValueError("card_on_file needs stripe_payment_method")
+        if self.payment_method in ON_FILE and not self.stripe_payment_method:
+            raise ValueError(f"{self.payment_method.value} needs stripe_payment_method")
         return self
 
 
@@ -142,6 +146,7 @@ class ShipmentDelivered(Contract):
 
 class PaymentChannel(StrEnum):
     CARD = "card"
+    DIRECT_DEBIT = "direct_debit"
     BANK_TRANSFER = "bank_transfer"
     CHEQUE = "cheque"
     CASH = "cash"

@@ -72,7 +72,7 @@ def payment_from_intent(intent: dict[str, Any], created: int) -> PaymentReceived
         payment_id=intent["id"],
         amount=from_minor(int(minor), currency),
         currency=currency,
-        method=PaymentChannel.CARD,
+        method=PaymentChannel((intent.get("metadata") or {}).get("o2c_channel") or PaymentChannel.CARD.value),
         received_at=datetime.fromtimestamp(created, UTC),
         reference=(intent.get("metadata") or {}).get("invoice_number", ""),
     )

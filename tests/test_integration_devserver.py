@@ -304,3 +304,64 @@ async def test_a_card_declined_at_charge_time_is_recorded_once_and_scheduled_for
     assert [(c.status, c.decline_code) for c in charges] == [("declined", "card_declined")]
     declined = [m for m in mail.sent if m["subject"].startswith("Payment for invoice")]
     assert len(declined) == 1 and "we will try the card again" in declined[0]["content"][0]["value"]
+
+
+async def test_direct_debits_settle_or_come_back_through_the_webhook(
+    dev_env: WorkflowEnvironment, localstripe: str, database: Database, tmp_path: Path, task_queue: str
+) -> None:
+    """SEPA Direct Debit on file through the same charge path: localstripe settles one IBAN at once and
+    leaves the other processing, then fails it and says so by webhook. The order notes the pending debit,
+    and the returned one asks the customer to pay another way; nothing is applied for it."""
+    webhook_port = free_port()
+    settings = Settings(database_url=database.url, stripe_api_base=localstripe, stripe_webhook_secret=SECRET)
+    api = stripe_client(settings)
+
+    def sepa(iban: str) -> str:
+        details = {"name": "Ada Lovelace", "email": "ada@example.com"}
+        method = api.v1.payment_methods.create(
+            params={"type": "sepa_debit", "sepa_debit": {"iban": iban}, "billing_details": details}
+        )
+        return str(method.id)
+
+    good = sample_order(
+        currency="EUR", payment_method=PaymentMethod.DEBIT_ON_FILE, stripe_payment_method=sepa("DE89370400440532013000")
+    )
+    returned = sample_order(
+        currency="EUR", payment_method=PaymentMethod.DEBIT_ON_FILE, stripe_payment_method=sepa("DE62370400440532013001")
+    )
+    shipment = ShipmentDispatched(
+        shipment_id="S1",
+        lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
+        carrier="DHL",
+        tracking_number="JJD1",
+    )
+    app = webhook_app(dev_env.client, SECRET, database.engine, task_queue=task_queue)
+    async with BackgroundServer(app, webhook_port), httpx.AsyncClient() as http:
+        await http.post(
+            f"{localstripe}/_config/webhooks/dd-{webhook_port}",
+            auth=("sk_test_x", ""),
+            data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
+        )
+        async with running_worker(dev_env.client, database, task_queue, stripe_api=api, settings=settings) as mail:
+            o2c = O2CClient(dev_env.client, task_queue)
+            paid_handle = await o2c.start_order(good)
+            returned_handle = await o2c.start_order(returned)
+            await o2c.ship(good.order_id, shipment)
+            await o2c.ship(returned.order_id, shipment)
+            paid = await paid_handle.result()
+            view = await eventually(
+                returned_handle,
+                lambda s: any(m["subject"].startswith("Payment for invoice") for m in mail.sent),
+                "the returned debit reported",
+            )
+            await returned_handle.terminate("test done")
+        await http.delete(f"{localstripe}/_config/webhooks/dd-{webhook_port}", auth=("sk_test_x", ""))
+    assert paid.status == OrderStatus.PAID
+    events = [e.event for e in view.timeline]
+    assert "debit_processing" in events and "payment_applied" not in events
+    assert view.totals.due == view.totals.invoiced
+    with Session(database.engine) as session:
+        charges = {c.order_id: c.status for c in session.exec(select(CardCharge)).all()}
+    assert charges == {good.order_id: "succeeded", returned.order_id: "processing"}
+    told = [m for m in mail.sent if m["subject"].startswith("Payment for invoice")]
+    assert len(told) == 1 and "direct debit was returned" in told[0]["content"][0]["value"]

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         SendEmail,
     )
     from models.contract import (
+        ON_FILE,
         AddCharge,
         ApproveCredit,
         CancelOrder,
@@ -77,7 +78,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_book import DisputeState, OrderBook
 
 T = TypeVar("T", bound=BaseModel)
-Inbound = ShipmentDispatched | ShipmentDelivered | PaymentReceived | OpenDispute | ResolveDispute | WriteOff | AddCharge
+Inbound = (
+    ShipmentDispatched
+    | ShipmentDelivered
+    | PaymentReceived
+    | PaymentFailed
+    | OpenDispute
+    | ResolveDispute
+    | WriteOff
+    | AddCharge
+)
 
 # Patches: each names a change to the command sequence made after release (README: changing a workflow).
 CREDIT_RECHECK_PATCH = "credit-recheck-before-invoicing"
@@ -116,6 +126,7 @@ class OrderToCash:
         self._cancel_recorded = False
         self._replan = False
         self._card_retries: dict[str, list[datetime]] = {}
+        self._pending_debits: dict[str, str] = {}  # PaymentIntent id -> invoice number
 
     # -------------------------------------------------------------------------------- the process
 
@@ -303,6 +314,8 @@ class OrderToCash:
                 await self._resolve_dispute(item)
             elif isinstance(item, AddCharge):
                 await self._bill_charge(item)
+            elif isinstance(item, PaymentFailed):
+                await self._debit_failed(item)
             elif isinstance(item, WriteOff):
                 amount = self._book.minor(item.amount) if item.amount else self._book.amount_due_minor
                 self._write_offs += 1
@@ -363,7 +376,7 @@ class OrderToCash:
         """A new invoice goes to the customer with its PDF; a card on file is charged for it."""
         self._note("invoiced", f"{issued.number}: {self._money(issued.total_minor)} due {issued.due_date}")
         await self._email(EmailKind.INVOICE, f"invoice:{issued.number}", invoice_number=issued.number)
-        if self._book.order.payment_method is PaymentMethod.CARD_ON_FILE:
+        if self._book.order.payment_method in ON_FILE:
             await self._charge(issued)
 
     async def _bill_charge(self, command: AddCharge) -> None:
@@ -404,6 +417,11 @@ class OrderToCash:
             ChargeOutcome,
             summary=f"charge card for {invoice.number}" + (f" (retry {attempt})" if attempt else ""),
         )
+        if outcome.status == "processing":
+            # A bank debit settles in days: Stripe's webhook brings the payment, or the failure.
+            self._pending_debits[outcome.payment_id] = invoice.number
+            self._note("debit_processing", f"{outcome.payment_id}: {self._money(amount)} for {invoice.number}")
+            return
         if outcome.status == "succeeded":
             self._book.payment_ids.add(outcome.payment_id)  # the webhook's copy of it is then a duplicate
             await self._apply_payment(
@@ -436,6 +454,15 @@ class OrderToCash:
             f"card-declined:{invoice.number}{retry_key}",
             invoice_number=invoice.number,
             note=note,
+        )
+
+    async def _debit_failed(self, failure: PaymentFailed) -> None:
+        number = self._pending_debits.pop(failure.payment_id)
+        await self._email(
+            EmailKind.CARD_DECLINED,
+            f"debit-failed:{failure.payment_id}",
+            invoice_number=number,
+            note=f"the direct debit was returned ({failure.code or 'declined'}); please pay another way",
         )
 
     async def _retry_card(self, number: str) -> None:
@@ -707,6 +734,8 @@ class OrderToCash:
         reason = failure.code or "declined"
         detail = f"{failure.payment_id}: {failure.amount} {failure.currency} {reason}"
         self._note("payment_failed", f"{detail}: {failure.message}" if failure.message else detail)
+        if failure.payment_id in self._pending_debits:
+            self._inbox.append(failure)  # our own debit came back: the customer is asked to pay another way
 
     # Finance's decisions: a signal and an update of each name, refused by the same rules.
 
