@@ -19,7 +19,7 @@ from activities.invoicing import InvoicingActivities
 from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
 from models.search_attributes import CLI_TYPES
-from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry
+from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry, WebhookEvent
 from o2c import cli
 from o2c.client import O2CClient
 from o2c.config import Settings
@@ -101,6 +101,7 @@ async def test_card_order_paid_end_to_end(
                 content=b'{"id": "evt_1"}',
                 headers={"Stripe-Signature": "t=1,v1=deadbeef"},
             )
+            delivered = await _webhook_event(database, "payment_intent.succeeded")
         mails = (await http.get(f"http://127.0.0.1:{sink_port}/_sink/messages")).json()
     assert outcome.status == OrderStatus.PAID
     assert forged.status_code == 400
@@ -116,6 +117,21 @@ async def test_card_order_paid_end_to_end(
     intent = stripe_client(settings).v1.payment_intents.retrieve(charges[0].stripe_payment_intent or "")
     assert intent.status == "succeeded"
     assert intent.amount == 4948
+    # localstripe's signed webhook reached the receiver: the order had already applied the charge's own
+    # answer (or took the signal first), and the event is on record once.
+    assert delivered.object_id == intent.id and delivered.order_id == order.order_id
+    assert delivered.outcome in ("already applied", "signalled payment_received")
+
+
+async def _webhook_event(database: Database, kind: str) -> WebhookEvent:
+    """Waits for a webhook event localstripe delivers about a second after the fact."""
+    for _ in range(200):
+        with Session(database.engine) as session:
+            row = session.exec(select(WebhookEvent).where(WebhookEvent.type == kind)).first()
+        if row is not None:
+            return row
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {kind} event was delivered")
 
 
 async def test_status_and_search_attributes_visible(
