@@ -64,6 +64,10 @@ class CashActivities:
         payment = request.payment
         with transaction(self._engine) as session:
             existing = session.get(Payment, payment.payment_id)
+            if existing is not None and existing.order_id != request.order_id:
+                refused = f"payment id {payment.payment_id} was already applied to order {existing.order_id}"
+                log(request.order_id).warning("payment refused", payment_id=payment.payment_id, reason=refused)
+                return BalanceChanged(allocations=[], unapplied_minor=0, refused=refused)
             if existing is not None:
                 return self._recorded(session, existing)
             order = load_order(session, request.order_id)

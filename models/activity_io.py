@@ -270,6 +270,7 @@ class BalanceChanged(Message):
     allocations: list[Allocation]
     unapplied_minor: int
     documents: list[str] = []
+    refused: str = ""  # why nothing was applied (a payment id already used for another order)
 
 
 class AdjustmentKind(StrEnum):

@@ -81,6 +81,19 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codec_server(args: argparse.Namespace) -> int:
+    from o2c.codec import EncryptionCodec, codec_server, parse_keys
+
+    settings = get_settings()
+    keys, token = settings.payload_keys.get_secret_value(), settings.codec_token.get_secret_value()
+    if not keys or not token:
+        print("o2c codec-server: set O2C_PAYLOAD_KEYS and O2C_CODEC_TOKEN", file=sys.stderr)
+        return 2
+    app = codec_server(EncryptionCodec(parse_keys(keys)), token, settings.codec_ui_origins)
+    _serve(app, args.port or settings.codec_port)
+    return 0
+
+
 def cmd_mail(args: argparse.Namespace) -> int:
     """Lists what the SendGrid sink received (the dev stack's outbox)."""
     import httpx
@@ -321,6 +334,7 @@ def parser() -> argparse.ArgumentParser:
     for name, run, help_text in [
         ("sink", cmd_sink, "run the SendGrid sink"),
         ("webhook", cmd_webhook, "run the Stripe webhook receiver"),
+        ("codec-server", cmd_codec_server, "decrypt payloads for the Temporal UI (token-protected)"),
     ]:
         service = sub.add_parser(name, help=help_text)
         service.add_argument("--port", type=int)

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     stripe_api_base: str = "http://127.0.0.1:8420"
     stripe_webhook_secret: SecretStr = SecretStr("whsec_local_development_only")
     stripe_timeout_seconds: float = 20.0  # below the activity's 30 s, so an activity never outlives its call
+    payload_keys: SecretStr = SecretStr("")  # "id:base64key,…": the first encrypts Temporal payloads
+    codec_token: SecretStr = SecretStr("")  # operators' token for the codec server
+    codec_port: int = 8427
+    codec_ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
     sendgrid_api_key: SecretStr = SecretStr("SG.local-sink")
     sendgrid_host: str = "http://127.0.0.1:8425"
     sendgrid_template_ids: dict[str, str] = {}

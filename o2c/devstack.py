@@ -8,6 +8,7 @@ it started. Starting again reuses the state folder, so workflows in flight carry
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,8 +20,10 @@ from pathlib import Path
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
 from models.search_attributes import CLI_TYPES
+from o2c.codec import new_key_spec
 from o2c.config import Settings
 from o2c.temporal import connect
 
@@ -67,11 +70,31 @@ async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], child: Chi
     raise StackError(f"{what} did not become ready within {READY_TIMEOUT:.0f} s")
 
 
+def _secret_file(path: Path, make: Callable[[], str]) -> str:
+    """A development secret kept in the state folder (readable by its owner only), made once."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(make())
+    return path.read_text().strip()
+
+
 class DevStack:
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
         self.state = settings.state_dir.resolve()
         self.children: list[Child] = []
+        self.state.mkdir(parents=True, exist_ok=True)
+        # Payloads are encrypted in the dev stack too; its key and the codec token are made on first start
+        # unless the environment gives them (production always gives them: README, threat model).
+        keys = settings.payload_keys.get_secret_value() or _secret_file(self.state / "payload-keys", new_key_spec)
+        token = settings.codec_token.get_secret_value() or _secret_file(
+            self.state / "codec-token", lambda: secrets.token_urlsafe(24)
+        )
+        self.settings = settings.model_copy(update={"payload_keys": SecretStr(keys), "codec_token": SecretStr(token)})
+
+    @property
+    def codec_endpoint(self) -> str:
+        token = self.settings.codec_token.get_secret_value()
+        return f"http://127.0.0.1:{self.settings.codec_port}/t/{token}"
 
     def env(self) -> dict[str, str]:
         s = self.settings
@@ -81,6 +104,8 @@ class DevStack:
             "O2C_DATABASE_URL": s.resolved_database_url(),
             "O2C_STRIPE_API_BASE": f"http://127.0.0.1:{s.localstripe_port}",
             "O2C_SENDGRID_HOST": f"http://127.0.0.1:{s.sendgrid_sink_port}",
+            "O2C_PAYLOAD_KEYS": s.payload_keys.get_secret_value(),
+            "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
         }
 
     def spawn(self, name: str, argv: list[str]) -> Child:
@@ -100,6 +125,7 @@ class DevStack:
             (s.localstripe_port, "localstripe", "O2C_LOCALSTRIPE_PORT"),
             (s.sendgrid_sink_port, "SendGrid sink", "O2C_SENDGRID_SINK_PORT"),
             (s.webhook_port, "Stripe webhook receiver", "O2C_WEBHOOK_PORT"),
+            (s.codec_port, "codec server", "O2C_CODEC_PORT"),
         ]:
             check_port_free(port, what, setting)
 
@@ -120,13 +146,17 @@ class DevStack:
                 "--sqlite-pragma", "synchronous=normal",
                 "--log-level", "warn",
                 "--ui-disable-news-fetch",
+                "--ui-codec-endpoint", self.codec_endpoint,
                 "--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true",
                 *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
             ],
         )  # fmt: skip
 
+        codec = self.spawn("codec-server", [o2c, "codec-server", "--port", str(s.codec_port)])
+        await wait_until("codec server", lambda: _codec_ok(s.codec_port), codec)
+
         async def temporal_ready() -> bool:
-            client = await connect(f"127.0.0.1:{s.temporal_port}")
+            client = await connect(f"127.0.0.1:{s.temporal_port}", s)
             await client.count_workflows()
             return True
 
@@ -185,6 +215,12 @@ class DevStack:
         return next((c for c in self.children if c.process.poll() is not None), None)
 
 
+async def _codec_ok(port: int) -> bool:
+    async with httpx.AsyncClient(timeout=2) as http:
+        response = await http.post(f"http://127.0.0.1:{port}/decode", content=b"{}")
+        return response.status_code == 401  # up, and refusing callers without the token
+
+
 async def _http_ok(url: str, auth: str | None = None) -> bool:
     async with httpx.AsyncClient(timeout=2) as http:
         response = await http.get(url, auth=(auth, "") if auth else None)
@@ -204,8 +240,8 @@ async def run_dev(settings: Settings, with_demo: bool) -> int:
         if with_demo:
             from o2c.demo import run_demo
 
-            client = await connect(f"127.0.0.1:{settings.temporal_port}")
-            await run_demo(client, settings)
+            client = await connect(f"127.0.0.1:{settings.temporal_port}", stack.settings)
+            await run_demo(client, stack.settings)
             print(
                 f"\nDemo orders placed. In the Temporal UI ({ui}) open Workflows and filter with\n"
                 '  OrderStatus="PAID"   or   OrderStatus="DISPUTED"   or   CustomerId="ACME"\n'

@@ -1,17 +1,32 @@
 """Temporal connections: one data converter everywhere, connection settings from the SDK's env config."""
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfig
 
+from o2c.codec import EncryptionCodec, parse_keys
+from o2c.config import Settings, get_settings
+
+# Without encryption: tests' own servers and replays of recorded histories.
 DATA_CONVERTER = pydantic_data_converter
 
 
-async def connect(target_host: str | None = None) -> Client:
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic JSON, encrypted with AES-GCM when ``O2C_PAYLOAD_KEYS`` is set (``o2c.codec``)."""
+    spec = settings.payload_keys.get_secret_value()
+    if not spec:
+        return DATA_CONVERTER
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=EncryptionCodec(parse_keys(spec)))
+
+
+async def connect(target_host: str | None = None, settings: Settings | None = None) -> Client:
     """TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS* (and TEMPORAL_PROFILE with a
     config file) decide where; ``target_host`` overrides the address, for the embedded stack."""
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", "localhost:7233")
     if target_host:
         config["target_host"] = target_host
-    return await Client.connect(**config, data_converter=DATA_CONVERTER)
+    return await Client.connect(**config, data_converter=data_converter(settings or get_settings()))

@@ -24,6 +24,7 @@ def test_services_present() -> None:
         "migrate",
         "worker",
         "webhook",
+        "codec-server",
     } <= set(SERVICES)
 
 
@@ -55,7 +56,7 @@ def test_ui_and_webhook_ports() -> None:
 
 def test_environment_names_are_settings_the_code_reads() -> None:
     known = {f"O2C_{field.upper()}" for field in Settings.model_fields} | TEMPORAL_ENV
-    for name in ("worker", "webhook", "migrate"):
+    for name in ("worker", "webhook", "migrate", "codec-server"):
         for variable in SERVICES[name]["environment"]:
             assert variable in known, f"{name} sets {variable}, which nothing reads"
     assert "O2C_DATABASE_URL" in SERVICES["worker"]["environment"]

@@ -265,3 +265,25 @@ async def test_invalid_payload_refused_in_timeline(
         assert view.totals.paid == 0
         await handle.execute_update("cancel_order", {"by": "test", "reason": "clean up"})
         assert (await handle.result()).status == OrderStatus.CANCELLED
+
+
+async def test_a_payment_id_already_used_by_another_order_is_refused_not_stuck(
+    time_env: WorkflowEnvironment, sqlite_db: Database, task_queue: str
+) -> None:
+    """Two orders receive payments under the same id (two banks' references colliding): the first is
+    applied, the second is refused on its order's timeline, and that order stays due and alive."""
+    first, second = sample_order(), sample_order()
+    async with running_worker(time_env.client, sqlite_db, task_queue):
+        handles = [await start(time_env.client, order, task_queue) for order in (first, second)]
+        for handle in handles:
+            await handle.signal("shipment_dispatched", ship_all([("WIDGET", 2), ("GADGET", 1)]))
+            await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        await handles[0].signal("payment_received", payment("SAME-REF", "49.48"))
+        assert (await handles[0].result()).status == OrderStatus.PAID
+        await handles[1].signal("payment_received", payment("SAME-REF", "49.48"))
+        view = await eventually(handles[1], lambda s: any(e.refused for e in s.timeline), "refused")
+        await handles[1].signal("payment_received", payment("OWN-REF", "49.48"))
+        outcome = await handles[1].result()
+    refusal = next(e for e in view.timeline if e.refused)
+    assert refusal.detail == f"payment id SAME-REF was already applied to order {first.order_id}"
+    assert view.totals.paid == 0 and outcome.status == OrderStatus.PAID

@@ -488,6 +488,9 @@ class OrderToCash:
             BalanceChanged,
             summary=f"apply payment {payment.payment_id}",
         )
+        if change.refused:  # the same id on another order's payment: a person must look at it
+            self._refuse("payment_received", change.refused)
+            return
         self._applied_payments.add(payment.payment_id)
         self._book.apply(change, "payment")
         self._note("payment_applied", f"{payment.payment_id}: {payment.amount} {payment.currency}")
