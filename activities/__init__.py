@@ -30,7 +30,9 @@ def stripe_client(settings: Settings) -> stripe.StripeClient:
 
 
 def sendgrid_client(settings: Settings) -> SendGridAPIClient:
-    return SendGridAPIClient(api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host)
+    client = SendGridAPIClient(api_key=settings.sendgrid_api_key.get_secret_value(), host=settings.sendgrid_host)
+    client.client.timeout = settings.sendgrid_timeout_seconds  # below the activity's 30 s
+    return client
 
 
 def build_activities(

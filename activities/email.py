@@ -9,7 +9,7 @@ import base64
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -62,6 +62,16 @@ TO_RECEIVABLES = {
 
 
 WITH_DOCUMENT = {EmailKind.INVOICE, EmailKind.INVOICE_COPY}
+
+
+def _retry_after(exc: HTTPError) -> timedelta | None:
+    """SendGrid's ``Retry-After`` on a 429 (seconds), honoured by the next retry; capped at ten minutes."""
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return timedelta(seconds=min(600, max(1, int(str(value))))) if value is not None else None
+    except ValueError:
+        return None
 
 
 class EmailActivities:
@@ -410,5 +420,6 @@ class EmailActivities:
                 f"SendGrid answered {status}: {getattr(exc, 'body', b'')!r}",
                 type="SendGridRejected",
                 non_retryable=not retryable,
+                next_retry_delay=_retry_after(exc) if status == 429 else None,
             ) from exc
         return str(response.headers.get("X-Message-Id", ""))

@@ -134,5 +134,6 @@ class OrderPolicy(Policy):
     credit_hold_reminder: timedelta = timedelta(days=2)
     credit_recheck_before_invoicing: bool = True
     card_retry_days: tuple[int, ...] = (1, 3, 7)
+    email_max_attempts: int = Field(default=0, ge=0)  # 0: an email is retried until SendGrid takes it
     fulfillment_alert: timedelta = timedelta(days=14)
     dunning: DunningPolicy = DEFAULT_DUNNING

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     credit_hold_reminder_days: int = 2
     fulfillment_alert_days: int = 14
     card_retry_days: str = Field(default="1,3,7", pattern=r"^(\d{1,3}(,\d{1,3})*)?$")
+    email_max_attempts: int = Field(default=0, ge=0)
+    sendgrid_timeout_seconds: float = 20.0
     dunning_policy_file: Path | None = None
 
     bind_host: str = "127.0.0.1"
@@ -83,6 +85,14 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'o2c.db').resolve()}"
+
+    def resolved_payload_keys(self) -> str:
+        """``O2C_PAYLOAD_KEYS``; without it, the key the dev stack made in its state folder (so `o2c` commands
+        beside a running dev stack read its payloads). Deployments always set the variable."""
+        if self.payload_keys.get_secret_value():
+            return self.payload_keys.get_secret_value()
+        made = self.state_dir / "payload-keys"
+        return made.read_text().strip() if made.is_file() else ""
 
 
 @lru_cache(maxsize=1)

@@ -58,6 +58,7 @@ def load_order_policy(settings: Settings) -> OrderPolicy:
         credit_hold_reminder=timedelta(days=settings.credit_hold_reminder_days),
         credit_recheck_before_invoicing=settings.credit_recheck_before_invoicing,
         card_retry_days=tuple(sorted(int(d) for d in settings.card_retry_days.split(",") if d)),
+        email_max_attempts=settings.email_max_attempts,
         fulfillment_alert=timedelta(days=settings.fulfillment_alert_days),
         dunning=dunning,
     )

@@ -16,7 +16,7 @@ DATA_CONVERTER = pydantic_data_converter
 
 def data_converter(settings: Settings) -> DataConverter:
     """Pydantic JSON, encrypted with AES-GCM when ``O2C_PAYLOAD_KEYS`` is set (``o2c.codec``)."""
-    spec = settings.payload_keys.get_secret_value()
+    spec = settings.resolved_payload_keys()
     if not spec:
         return DATA_CONVERTER
     return dataclasses.replace(DATA_CONVERTER, payload_codec=EncryptionCodec(parse_keys(spec)))

@@ -4,6 +4,7 @@ codec server the UI calls."""
 import base64
 import dataclasses
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -149,8 +150,10 @@ async def test_codec_server_answers_operators_only() -> None:
     assert "access-control-allow-origin" not in foreign.headers
 
 
-def test_the_plain_converter_is_only_for_tests_and_replays() -> None:
-    assert data_converter(Settings(payload_keys="")) is DATA_CONVERTER
+def test_the_plain_converter_is_only_for_tests_and_replays(tmp_path: Path) -> None:
+    assert data_converter(Settings(payload_keys="", state_dir=tmp_path)) is DATA_CONVERTER
+    (tmp_path / "payload-keys").write_text(new_key_spec("dev"))  # as the dev stack leaves it
+    assert isinstance(data_converter(Settings(payload_keys="", state_dir=tmp_path)).payload_codec, EncryptionCodec)
     converter = data_converter(Settings(payload_keys=new_key_spec()))
     assert isinstance(converter.payload_codec, EncryptionCodec)
     assert (

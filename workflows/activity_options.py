@@ -20,12 +20,27 @@ RETRY = RetryPolicy(
 )
 
 
-async def call(name: ActivityName, arg: BaseModel, result: type[T] | None, summary: str | None = None) -> Any:
+def retry_at_most(attempts: int) -> RetryPolicy:
+    """The usual policy, but giving up after ``attempts`` (0: never)."""
+    return RetryPolicy(
+        maximum_interval=RETRY.maximum_interval,
+        maximum_attempts=attempts,
+        non_retryable_error_types=RETRY.non_retryable_error_types,
+    )
+
+
+async def call(
+    name: ActivityName,
+    arg: BaseModel,
+    result: type[T] | None,
+    summary: str | None = None,
+    retry: RetryPolicy = RETRY,
+) -> Any:
     return await workflow.execute_activity(
         name.value,
         arg,
         result_type=result,
         start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=RETRY,
+        retry_policy=retry,
         summary=summary or name.value.replace("_", " "),
     )

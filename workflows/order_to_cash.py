@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.activity_options import call
+from workflows.activity_options import call, retry_at_most
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -1039,19 +1039,33 @@ class OrderToCash:
         note: str = "",
         document_number: str | None = None,
     ) -> None:
-        await self._call(
-            ActivityName.SEND_EMAIL,
-            SendEmail(
-                key=f"{self._order_id}:{key}",
-                order_id=self._order_id,
-                kind=kind,
-                invoice_number=invoice_number,
-                note=note,
-                document_number=document_number,
-            ),
-            None,
-            summary=f"email {kind.value}",
+        email = SendEmail(
+            key=f"{self._order_id}:{key}",
+            order_id=self._order_id,
+            kind=kind,
+            invoice_number=invoice_number,
+            note=note,
+            document_number=document_number,
         )
+        attempts = self._policy.email_max_attempts
+        try:
+            await call(ActivityName.SEND_EMAIL, email, None, f"email {kind.value}", retry_at_most(attempts))
+        except ActivityError as err:
+            # Only with O2C_EMAIL_MAX_ATTEMPTS set (or SendGrid refusing the email for good): the order goes
+            # on, and the failure is on its timeline and in the audit trail for a person to follow up.
+            reason = _short(err.cause or err)
+            self._note("email_failed", f"{kind.value} ({email.key}): {reason}", refused=True)
+            await self._call(
+                ActivityName.RECORD_EVENT,
+                OrderEvent(
+                    order_id=self._order_id,
+                    event="email_failed",
+                    detail=f"{kind.value} not sent after {attempts or 'its'} attempts: {reason}",
+                    actor="o2c",
+                    dedupe_key=f"email-failed:{email.key}",
+                ),
+                None,
+            )
 
     async def _call(
         self, name: ActivityName, arg: BaseModel, result: type[T] | None, summary: str | None = None
