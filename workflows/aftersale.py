@@ -230,6 +230,9 @@ class ChargebackWorkflow:
         except Exception as err:  # a bad payload is dropped, never a stuck workflow
             workflow.logger.warning("refused dispute_closed: %s", err)
             return
+        if closed is None:
+            workflow.logger.warning("refused dispute_closed: empty payload")
+            return
         if self._opened is not None and closed.dispute_id != self._opened.dispute_id:
             workflow.logger.warning("refused dispute_closed for %s", closed.dispute_id)
             return

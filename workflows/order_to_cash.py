@@ -949,6 +949,8 @@ class OrderToCash:
         except Exception as err:
             self._refuse(name, f"invalid payload: {_short(err)}")
             return None
+        if value is None:  # JSON null is no message at all
+            self._refuse(name, "invalid payload: empty (null)")
         return value
 
     def _refuse(self, name: str, reason: str) -> None:
