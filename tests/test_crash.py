@@ -16,6 +16,7 @@ import random
 import signal
 import subprocess
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -130,10 +131,10 @@ async def until(o2c: O2CClient, order_id: str, check: Callable[[StatusView], boo
     raise AssertionError(f"order {order_id} never reached the state")
 
 
-async def run_order(o2c: O2CClient, index: int) -> OrderOutcome:
+async def run_order(o2c: O2CClient, index: int, prefix: str) -> OrderOutcome:
     card = index % 2 == 0
     order = sample_order(
-        order_id=f"CRASH-{index:04d}",
+        order_id=f"{prefix}{index:04d}",
         customer={
             "id": f"CC-{index % 17}",
             "name": f"Crash Customer {index % 17}",
@@ -186,6 +187,7 @@ async def test_orders_survive_killed_workers_and_a_restarted_server(
     database: Database, localstripe: str, tmp_path: Path
 ) -> None:
     temporal_port, sink_port = free_port(), free_port()
+    prefix = f"CRASH-{uuid.uuid4().hex[:6]}-"  # localstripe is shared by the whole session
     policy = tmp_path / "dunning.json"
     policy.write_text(
         json.dumps(
@@ -225,7 +227,7 @@ async def test_orders_survive_killed_workers_and_a_restarted_server(
 
             async def one(index: int) -> OrderOutcome:
                 async with gate:
-                    return await run_order(o2c, index)
+                    return await run_order(o2c, index, prefix)
 
             orders = asyncio.ensure_future(asyncio.gather(*(one(i) for i in range(ORDERS))))
             try:
@@ -242,7 +244,7 @@ async def test_orders_survive_killed_workers_and_a_restarted_server(
     finally:
         chaos.stop()
 
-    figures = check_book(database, localstripe, mails)
+    figures = check_book(database, localstripe, mails, prefix)
     print(
         f"\ncrash test ({database.kind}): {ORDERS} orders in {elapsed:.0f} s, {chaos.kills} worker kills, "
         f"{chaos.server_restarts} server restart; {figures['charges']} card charges, {figures['emails']} emails "
@@ -256,33 +258,33 @@ async def test_orders_survive_killed_workers_and_a_restarted_server(
     assert figures["duplicates"] == 0
 
 
-def check_book(database: Database, localstripe: str, mails: list[dict[str, Any]]) -> dict[str, int]:
+def check_book(database: Database, localstripe: str, mails: list[dict[str, Any]], prefix: str) -> dict[str, int]:
     duplicates = 0
     with Session(database.engine) as session:
-        orders = session.exec(select(Order).where(col(Order.id).startswith("CRASH-"))).all()
+        orders = session.exec(select(Order).where(col(Order.id).startswith(prefix))).all()
         assert len(orders) == ORDERS and {o.status for o in orders} == {"PAID"}
-        invoices = session.exec(select(Invoice).where(col(Invoice.order_id).startswith("CRASH-"))).all()
+        invoices = session.exec(select(Invoice).where(col(Invoice.order_id).startswith(prefix))).all()
         assert len(invoices) == ORDERS and all(i.open_minor == 0 for i in invoices)
-        charges = session.exec(select(CardCharge).where(col(CardCharge.order_id).startswith("CRASH-"))).all()
+        charges = session.exec(select(CardCharge).where(col(CardCharge.order_id).startswith(prefix))).all()
         per_invoice = Counter(c.invoice_number for c in charges)
         duplicates += sum(n - 1 for n in per_invoice.values())
         assert len(per_invoice) == ORDERS // 2 + ORDERS % 2 and {c.status for c in charges} == {"succeeded"}
-        payments = session.exec(select(Payment).where(col(Payment.order_id).startswith("CRASH-"))).all()
+        payments = session.exec(select(Payment).where(col(Payment.order_id).startswith(prefix))).all()
         assert len(payments) == ORDERS, "one payment per order, card or bank"
-        outbox = session.exec(select(EmailOutbox).where(col(EmailOutbox.order_id).startswith("CRASH-"))).all()
-        entries = session.exec(select(LedgerEntry).where(col(LedgerEntry.order_id).startswith("CRASH-"))).all()
+        outbox = session.exec(select(EmailOutbox).where(col(EmailOutbox.order_id).startswith(prefix))).all()
+        entries = session.exec(select(LedgerEntry).where(col(LedgerEntry.order_id).startswith(prefix))).all()
     # Stripe: exactly one PaymentIntent per charge key.
     listed = stripe_client(Settings(stripe_api_base=localstripe)).v1.payment_intents.list(params={"limit": 100})
     metadata = [i.to_dict().get("metadata") or {} for i in listed.auto_paging_iter()]
-    keys = Counter(m.get("o2c_idempotency_key") for m in metadata if str(m.get("order_id", "")).startswith("CRASH-"))
+    keys = Counter(m.get("o2c_idempotency_key") for m in metadata if str(m.get("order_id", "")).startswith(prefix))
     duplicates += sum(n - 1 for n in keys.values())
     assert set(keys) == {c.idempotency_key for c in charges}
     # Email: each key once at the sink, and every outbox row sent.
     args = [m["payload"].get("custom_args") or {} for m in mails]
-    sent = Counter(a["o2c_email_key"] for a in args if str(a.get("o2c_order_id", "")).startswith("CRASH-"))
+    sent = Counter(a["o2c_email_key"] for a in args if str(a.get("o2c_order_id", "")).startswith(prefix))
     duplicates += sum(n - 1 for n in sent.values())
     assert set(sent) == {r.key for r in outbox} and {r.status for r in outbox} == {"sent"}
-    assert sum(1 for k in sent if k.startswith("CRASH-") and ":invoice:" in k) == ORDERS
+    assert sum(1 for k in sent if k.startswith(prefix) and ":invoice:" in k) == ORDERS
     # Ledger: one journal per money event (an invoice, a payment), each balanced, receivables zero.
     journals: dict[str, list[LedgerEntry]] = {}
     for entry in entries:

@@ -39,6 +39,8 @@ EXPECTED = {
     "refund_paid_invoice",
     "chargeback_lost",
     "stripe_refund_external",
+    "paid_on_time_local",
+    "card_paid_local",
 }
 
 

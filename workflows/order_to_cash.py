@@ -95,6 +95,7 @@ CANCEL_RECORDED_PATCH = "cancellation-recorded-and-told"
 CREDIT_NOTE_EMAIL_PATCH = "credit-notes-emailed"
 PROMISE_REPLANS_PATCH = "promise-replans-reminders"
 CARD_RETRY_PATCH = "card-soft-declines-retried"
+LOCAL_WRITES_PATCH = "database-writes-as-local-activities"
 ENGINE = "credit-engine"  # who decides when no person does
 
 
@@ -127,11 +128,14 @@ class OrderToCash:
         self._replan = False
         self._card_retries: dict[str, list[datetime]] = {}
         self._pending_debits: dict[str, str] = {}  # PaymentIntent id -> invoice number
+        self._local = False
 
     # -------------------------------------------------------------------------------- the process
 
     @workflow.run
     async def run(self, order: PlaceOrder) -> OrderOutcome:
+        # Decided once, first: an order keeps the way it started (replays of older orders say False).
+        self._local = workflow.patched(LOCAL_WRITES_PATCH)
         recorded = await self._call(
             ActivityName.RECORD_ORDER, RecordOrder(order=order, placed_at=workflow.now()), OrderRecorded
         )
@@ -208,7 +212,7 @@ class OrderToCash:
             self._book.fulfillment_closed is not None
             or self._book.order.payment_method is not PaymentMethod.BANK_TRANSFER
             or not self._policy.credit_recheck_before_invoicing
-            or not workflow.patched(CREDIT_RECHECK_PATCH)
+            or not self._since(CREDIT_RECHECK_PATCH)
         ):
             return
         self._credit_round += 1
@@ -255,7 +259,7 @@ class OrderToCash:
             await self._process_inbox()
             if self._book.cancelled is not None:
                 # Before this patch a cancellation that arrived alone closed the order silently.
-                if not self._cancel_recorded and workflow.patched(CANCEL_RECORDED_PATCH):
+                if not self._cancel_recorded and self._since(CANCEL_RECORDED_PATCH):
                     await self._cancel_order(self._book.cancelled)
                 return
             if self._book.settled:
@@ -285,7 +289,7 @@ class OrderToCash:
         )
         self._note("closed", self._book.status.value)
         self._waiting_for = "nothing: the order is closed"
-        await self._publish()
+        await self._publish(flush=True)
         return OrderOutcome(
             order_id=self._order_id, status=self._book.status, totals=self._book.totals(), closed_at=closed_at
         )
@@ -438,7 +442,7 @@ class OrderToCash:
         code = outcome.decline_code or "declined"
         self._note("card_declined", f"{code} ({outcome.decline_kind or 'unclassified'} decline)", refused=True)
         retry_key = f":{attempt}" if attempt else ""
-        if attempt == 0 and outcome.decline_kind == "soft" and workflow.patched(CARD_RETRY_PATCH):
+        if attempt == 0 and outcome.decline_kind == "soft" and self._since(CARD_RETRY_PATCH):
             now = workflow.now()
             self._card_retries[invoice.number] = [now + timedelta(days=d) for d in self._policy.card_retry_days]
         retries = self._card_retries.get(invoice.number, [])
@@ -548,7 +552,7 @@ class OrderToCash:
         )
         self._book.apply(change, kind.value)
         self._note(kind.value, f"{self._money(amount_minor - change.unapplied_minor)} by {by}: {reason}")
-        if change.documents and workflow.patched(CREDIT_NOTE_EMAIL_PATCH):
+        if change.documents and self._since(CREDIT_NOTE_EMAIL_PATCH):
             for number in change.documents:
                 self._note("credit_note_issued", number)
                 await self._email(
@@ -674,7 +678,7 @@ class OrderToCash:
 
     async def _sleep_until(self, wake: datetime | None, what: str, woken: Callable[[], bool]) -> bool:
         """Waits until ``woken()`` or the deadline; True when woken first."""
-        await self._publish()
+        await self._publish(flush=True)
         if wake is None:
             await workflow.wait_condition(woken)
             return True
@@ -840,7 +844,7 @@ class OrderToCash:
         if not dry_run:
             self._book.promise = command
             self._note("promise_to_pay", f"{command.amount} by {command.promised_date} ({command.by})")
-            if workflow.patched(PROMISE_REPLANS_PATCH):
+            if self._since(PROMISE_REPLANS_PATCH):
                 self._replan = True  # the reminder already scheduled may now fall inside the promise
         return f"reminders paused until {command.promised_date}"
 
@@ -1069,13 +1073,21 @@ class OrderToCash:
                 None,
             )
 
+    def _since(self, patch: str) -> bool:
+        """``workflow.patched`` for the patches before local writes. An order started on local writes is
+        newer than all of them, so it needs no marker for them (each would cost a marker and a search
+        attribute event); older orders ask as they always did, so their histories replay unchanged."""
+        return self._local or workflow.patched(patch)
+
     async def _call(
         self, name: ActivityName, arg: BaseModel, result: type[T] | None, summary: str | None = None
     ) -> Any:
-        return await call(name, arg, result, summary)
+        return await call(name, arg, result, summary, local=self._local)
 
-    async def _publish(self) -> None:
-        """Search attributes and current details follow every change (upserted only when they differ)."""
+    async def _publish(self, flush: bool = False) -> None:
+        """Search attributes and current details follow every change (upserted only when they differ).
+        Orders on local activities upsert only when about to wait (``flush``): the changes of one burst of
+        work become one event, and what operators filter on is current whenever the order rests."""
         today = workflow.now().date()
         status = self._book.current_status(today)
         due = self._book.due_date
@@ -1087,6 +1099,11 @@ class OrderToCash:
         }
         if not self._published:
             values[sa.CUSTOMER_ID.name] = self._book.order.customer.id
+        workflow.set_current_details(
+            f"**{status.value}** · due {self._money(self._book.amount_due_minor)} · waiting for {self._waiting_for}"
+        )
+        if self._local and not flush:
+            return
         updates = [
             key.value_set(value) if value is not None else key.value_unset()
             for key in sa.ALL_KEYS
@@ -1095,9 +1112,6 @@ class OrderToCash:
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published.update(values)
-        workflow.set_current_details(
-            f"**{status.value}** · due {self._money(self._book.amount_due_minor)} · waiting for {self._waiting_for}"
-        )
 
 
 def _at(day: date) -> datetime:
