@@ -30,9 +30,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return asyncio.run(run_dev(settings, with_demo=args.demo))
 
 
-def cmd_worker(_: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     from o2c.temporal import connect
-    from workers.worker import run_worker
+    from workers.worker import run_worker, run_worker_processes
+
+    processes = args.processes or get_settings().worker_processes
+    if processes > 1:
+        return run_worker_processes(processes)
 
     async def main() -> None:
         await run_worker(await connect(), get_settings())
@@ -92,6 +96,12 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
     app = codec_server(EncryptionCodec(parse_keys(keys)), token, settings.codec_ui_origins)
     _serve(app, args.port or settings.codec_port)
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from o2c.bench import run_bench
+
+    return asyncio.run(run_bench(args.what, args.orders, args.processes, args.concurrency))
 
 
 def cmd_mail(args: argparse.Namespace) -> int:
@@ -330,7 +340,15 @@ def parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="run the embedded stack in the foreground")
     dev.add_argument("--demo", action="store_true", help="place the demo orders once the stack is up")
     dev.set_defaults(run=cmd_dev)
-    sub.add_parser("worker", help="run a worker").set_defaults(run=cmd_worker)
+    worker = sub.add_parser("worker", help="run a worker")
+    worker.add_argument("--processes", type=int, help="worker processes on this machine (O2C_WORKER_PROCESSES)")
+    worker.set_defaults(run=cmd_worker)
+    bench = sub.add_parser("bench", help="benchmarks that print figures (README: Performance)")
+    bench.add_argument("what", choices=["orders", "idle"])
+    bench.add_argument("--orders", type=int, help="orders to run (orders: 200; idle: 10000)")
+    bench.add_argument("--processes", type=int, default=1, help="worker processes")
+    bench.add_argument("--concurrency", type=int, default=50, help="orders in flight at once")
+    bench.set_defaults(run=cmd_bench)
     for name, run, help_text in [
         ("sink", cmd_sink, "run the SendGrid sink"),
         ("webhook", cmd_webhook, "run the Stripe webhook receiver"),

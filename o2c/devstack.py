@@ -106,6 +106,8 @@ class DevStack:
             "O2C_SENDGRID_HOST": f"http://127.0.0.1:{s.sendgrid_sink_port}",
             "O2C_PAYLOAD_KEYS": s.payload_keys.get_secret_value(),
             "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
+            "O2C_WORKER_PROCESSES": str(s.worker_processes),
+            "O2C_LOG_LEVEL": s.log_level,
         }
 
     def spawn(self, name: str, argv: list[str]) -> Child:

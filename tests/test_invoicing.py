@@ -399,3 +399,12 @@ async def test_a_charge_before_anything_is_invoiced_is_refused(
             )
         await o2c.cancel_order(order.order_id, {"by": "test", "reason": "clean up"})
         await handle.result()
+
+
+def test_latin1_documents_use_the_built_in_font_and_keep_their_letters() -> None:
+    """Embedding DejaVu is only for text Latin-1 cannot hold: most invoices need no font file at all."""
+    plain = render_pdf(document("EUR", [("1.00", 1, "0", 100, 0)], buyer_name="Jürgen Müller Façade"))
+    assert b"/FontFile2" not in plain and b"DejaVu" not in plain
+    assert "Jürgen Müller Façade" in pdf_text(plain)
+    if any(font.exists() for font in documents.UNICODE_FONTS):
+        assert b"/FontFile2" in render_pdf(document("EUR", [("1.00", 1, "0", 100, 0)], buyer_name="Łukasz"))

@@ -2,6 +2,11 @@
 
 import asyncio
 import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +22,7 @@ from o2c.config import Settings
 from o2c.db import make_engine, migrate
 from o2c.policies import load_order_policy
 from workflows.aftersale import ChargebackWorkflow, RefundPaidInvoice, StripeRefundWorkflow
+from workflows.bench import BareWorkflow, noop
 from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 from workflows.resend_document import ResendDocumentWorkflow
@@ -31,6 +37,8 @@ WORKFLOWS = [
     ChargebackWorkflow,
     StripeRefundWorkflow,
 ]
+# The benchmark's reference workflow rides along so `o2c bench` compares on the very same worker.
+BENCH = [BareWorkflow]
 
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
 PASSTHROUGH = ("models", "pydantic", "pydantic_core", "babel", "email_validator")
@@ -45,16 +53,24 @@ def build_worker(
     activities: list[Callable[..., Any]],
     executor: concurrent.futures.ThreadPoolExecutor,
     task_queue: str = TASK_QUEUE,
+    settings: Settings | None = None,
 ) -> Worker:
+    """Slots and cache (README: Performance): activities are mostly short database writes and HTTP
+    calls, so ``worker_activity_slots`` threads keep the database busy without queuing on the GIL; the
+    cache holds ``worker_cache_size`` workflows, enough for the orders in flight, while idle orders are
+    evicted and replayed when their timer fires (that bounds memory with 10,000 orders open)."""
+    settings = settings or Settings()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=activities,
+        workflows=[*WORKFLOWS, *BENCH],
+        activities=[*activities, noop],
         activity_executor=executor,
         workflow_runner=sandbox(),
-        max_concurrent_activities=32,
-        max_cached_workflows=2000,
+        max_concurrent_activities=settings.worker_activity_slots,
+        max_concurrent_local_activities=settings.worker_activity_slots,
+        max_concurrent_workflow_tasks=settings.worker_workflow_slots,
+        max_cached_workflows=settings.worker_cache_size,
     )
 
 
@@ -62,12 +78,34 @@ async def run_worker(client: Client, settings: Settings, policy: OrderPolicy | N
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     activities = build_activities(settings, engine, policy or load_order_policy(settings))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
-        worker = build_worker(client, activities, executor)
-        structlog.get_logger("o2c.worker").info("worker started", task_queue=TASK_QUEUE)
+    if not settings.resolved_payload_keys():
+        structlog.get_logger("o2c.worker").warning("payloads are NOT encrypted: set O2C_PAYLOAD_KEYS (README)")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_slots) as executor:
+        worker = build_worker(client, activities, executor, settings=settings)
+        structlog.get_logger("o2c.worker").info("worker started", task_queue=TASK_QUEUE, pid=os.getpid())
         try:
             await worker.run()
         except asyncio.CancelledError:
             pass
         finally:
             engine.dispose()
+
+
+def run_worker_processes(processes: int) -> int:
+    """``o2c worker --processes N``: N worker processes on one machine (the Python SDK runs workflow code
+    on one core per process). Signals are passed on; when one child fails the others are stopped."""
+    argv = [sys.executable, "-m", "o2c.cli", "worker", "--processes", "1"]
+    children = [subprocess.Popen(argv) for _ in range(processes)]
+
+    def forward(signum: int, _: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while any(child.poll() is None for child in children):
+        if any(child.returncode for child in children if child.poll() is not None):
+            forward(signal.SIGTERM, None)
+        time.sleep(0.5)
+    return next((child.returncode for child in children if child.returncode), 0)
