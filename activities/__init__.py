@@ -6,6 +6,7 @@ from typing import Any
 import stripe
 from sendgrid import SendGridAPIClient
 from sqlalchemy import Engine
+from temporalio.client import Client
 
 from activities.aftersale import AfterSaleActivities
 from activities.cash import CashActivities
@@ -15,6 +16,7 @@ from activities.email import EmailActivities
 from activities.invoicing import InvoicingActivities
 from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
+from activities.receipts import ReceiptActivities
 from models.policy import OrderPolicy
 from o2c.config import Settings
 from o2c.policies import load_credit_rules, load_policies
@@ -42,8 +44,10 @@ def build_activities(
     sendgrid: SendGridAPIClient | None = None,
     stripe_api: stripe.StripeClient | None = None,
     scorer: RiskScorer | None = None,
+    client: Client | None = None,
 ) -> list[Callable[..., Any]]:
-    """Real clients from settings unless given (tests pass their own)."""
+    """Real clients from settings unless given (tests pass their own); ``client`` lets cash application
+    tell the orders."""
     credit = CreditActivities(engine, load_credit_rules(settings), scorer)
     segments = load_policies(settings).segments
     customers = CustomerActivities(engine, settings, frozenset(segments))
@@ -54,6 +58,7 @@ def build_activities(
     stripe_api = stripe_api or stripe_client(settings)
     payments = PaymentActivities(engine, stripe_api)
     aftersale = AfterSaleActivities(engine, settings, stripe_api)
+    receipts = ReceiptActivities(engine, settings, client)
     return [
         orders.record_order,
         credit.check_credit,
@@ -76,4 +81,6 @@ def build_activities(
         aftersale.open_chargeback,
         aftersale.close_chargeback,
         aftersale.record_stripe_refund,
+        receipts.match_receipts,
+        receipts.deliver_applications,
     ]

@@ -21,7 +21,15 @@ from models.activity_io import (
 )
 from models.invoicing import HUNDRED
 from models.money import to_minor
-from models.tables import BalanceAdjustment, CreditNote, Invoice, InvoiceLine, Payment, PaymentApplication
+from models.tables import (
+    BalanceAdjustment,
+    CashApplication,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentApplication,
+)
 from o2c.config import Settings
 from o2c.db import transaction
 
@@ -52,6 +60,10 @@ def _discount_applies(invoice: Invoice, remaining: int, received_on: datetime) -
         and invoice.open_minor == invoice.total_minor
         and remaining >= invoice.open_minor - invoice.discount_minor
     )
+
+
+def _booked_as_receipt(session: Session, payment_id: str) -> bool:
+    return session.exec(select(CashApplication.id).where(CashApplication.payment_id == payment_id)).first() is not None
 
 
 class CashActivities:
@@ -113,18 +125,21 @@ class CashActivities:
                         applied_at=now,
                     )
                 )
-            ledger.post(
-                session,
-                f"payment:{payment.payment_id}",
-                payment.currency,
-                [
+            applied = amount - remaining
+            if _booked_as_receipt(session, payment.payment_id):
+                # The money came in through cash application and sits in unapplied cash already: only what
+                # reaches the invoices moves; the rest stays there as the customer's credit.
+                postings = [ledger.Posting(ledger.UNAPPLIED_CASH, debit_minor=applied)]
+            else:
+                postings = [
                     ledger.Posting(ledger.CASH, debit_minor=amount),
-                    ledger.Posting(ledger.DISCOUNTS_GIVEN, debit_minor=discounts),
-                    ledger.Posting(ledger.RECEIVABLES, credit_minor=amount - remaining + discounts),
                     ledger.Posting(ledger.UNAPPLIED_CASH, credit_minor=remaining),
-                ],
-                order_id=order.id,
-            )
+                ]
+            postings += [
+                ledger.Posting(ledger.DISCOUNTS_GIVEN, debit_minor=discounts),
+                ledger.Posting(ledger.RECEIVABLES, credit_minor=applied + discounts),
+            ]
+            ledger.post(session, f"payment:{payment.payment_id}", payment.currency, postings, order_id=order.id)
             audit(
                 session,
                 f"payment:{payment.payment_id}",

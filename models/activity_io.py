@@ -43,6 +43,8 @@ class ActivityName(StrEnum):
     OPEN_CHARGEBACK = "open_chargeback"
     CLOSE_CHARGEBACK = "close_chargeback"
     RECORD_STRIPE_REFUND = "record_stripe_refund"
+    MATCH_RECEIPTS = "match_receipts"
+    DELIVER_APPLICATIONS = "deliver_applications"
 
 
 class ErrorType(StrEnum):
@@ -391,3 +393,43 @@ class StripeRefundRecorded(Message):
     source: Literal["o2c", "stripe", "unknown"]
     status: str
     changed: bool
+
+
+# ------------------------------------------------------------------------------------------ cash application
+
+
+class MatchReceipts(Message):
+    """Match one imported statement's new lines, or (no key) everything still unapplied."""
+
+    statement_key: str | None = None
+    requested_by: str = "o2c"
+
+
+class ReceiptsMatched(Message):
+    receipts: int
+    applied: int
+    unapplied: int
+    flagged: int
+    applications: list[int]
+
+
+class DeliverApplications(Message):
+    """Tell the orders; no ids: every application still pending."""
+
+    application_ids: list[int] | None = None
+
+
+class ApplicationsDelivered(Message):
+    delivered: int
+    refused: int
+
+
+class CashApplied(Message):
+    """What a ``CashApplication`` run did."""
+
+    receipts: int
+    applied: int
+    unapplied: int
+    flagged: int
+    delivered: int
+    refused: int

@@ -55,3 +55,11 @@ STRIPE_REFUND_WORKFLOW = "StripeRefund"
 
 def stripe_refund_id(refund_id_: str, status: str) -> str:
     return f"stripe-refund-{refund_id_}-{status}"
+
+
+CASH_APPLICATION_WORKFLOW = "CashApplication"
+
+
+def cash_application_id(statement_key: str | None, request_id: str) -> str:
+    """One run per imported statement; a rematch of the exception queue per request."""
+    return f"cash-statement-{statement_key}" if statement_key else f"cash-rematch-{request_id}"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from o2c.cash.cli import add_cash_commands
 from o2c.config import get_settings
 from o2c.log import configure_logging
 
@@ -101,6 +102,10 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from o2c.bench import run_bench
 
+    if args.what == "match":
+        from o2c.cash.benchmark import bench_match
+
+        return bench_match(args.lines, args.invoices, args.seed)
     return asyncio.run(run_bench(args.what, args.orders, args.processes, args.concurrency))
 
 
@@ -344,10 +349,13 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--processes", type=int, help="worker processes on this machine (O2C_WORKER_PROCESSES)")
     worker.set_defaults(run=cmd_worker)
     bench = sub.add_parser("bench", help="benchmarks that print figures (README: Performance)")
-    bench.add_argument("what", choices=["orders", "idle"])
+    bench.add_argument("what", choices=["orders", "idle", "match"])
     bench.add_argument("--orders", type=int, help="orders to run (orders: 200; idle: 10000)")
     bench.add_argument("--processes", type=int, default=1, help="worker processes")
     bench.add_argument("--concurrency", type=int, default=50, help="orders in flight at once")
+    bench.add_argument("--lines", type=int, default=1_000_000, help="match: statement lines")
+    bench.add_argument("--invoices", type=int, help="match: open invoices (default: as many as lines)")
+    bench.add_argument("--seed", type=int, default=7, help="match: the generator's seed")
     bench.set_defaults(run=cmd_bench)
     for name, run, help_text in [
         ("sink", cmd_sink, "run the SendGrid sink"),
@@ -358,6 +366,7 @@ def parser() -> argparse.ArgumentParser:
         service.add_argument("--port", type=int)
         service.set_defaults(run=run)
     sub.add_parser("demo", help="place demo orders on a running stack").set_defaults(run=cmd_demo)
+    add_cash_commands(sub)
     mail = sub.add_parser("mail", help="list the emails the SendGrid sink received")
     mail.add_argument("--last", type=int, default=50)
     mail.add_argument("--json", action="store_true", help="everything, attachments' paths included")

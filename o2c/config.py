@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     operations_email: str = "operations@o2c.example.com"
     invoice_series: str = Field(default="INV", pattern=r"^[A-Z]{2,6}$")
     credit_note_series: str = Field(default="CN", pattern=r"^[A-Z]{2,6}$")
+    # A receipt is applied without a person only at or above this confidence, and only when nothing ties.
+    cash_auto_threshold: float = Field(default=0.9, ge=0.5, le=1.0)
 
     seller_name: str = "o2c Demo Trading Ltd"
     seller_address: str = "1 Ledger Lane; 10115 Berlin"

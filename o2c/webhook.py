@@ -14,7 +14,8 @@ dedupes payments on their id and the other workflows are keyed by Stripe's objec
   ``charge.refunded``: workflow ``StripeRefund`` per refund and status.
 
 A payment for an order whose workflow is closed (or unknown) is not lost: the event is kept with its
-payload in ``webhook_events`` (outcome ``unapplied``) for cash application to pick up.
+payload in ``webhook_events`` (outcome ``unapplied``) and becomes a receipt in cash application's exception
+queue (``o2c cash unapplied``), booked to unapplied cash.
 """
 
 import contextlib
@@ -38,6 +39,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.receipts import record_unapplied_card_payment
 from models.activity_io import StripeRefundSeen
 from models.contract import ChargebackClosed, ChargebackOpened, PaymentChannel, PaymentFailed, PaymentReceived
 from models.money import from_minor
@@ -178,6 +180,8 @@ class StripeEvents:
         if await run_in_threadpool(self._applied, payment.payment_id):
             # A card-on-file charge: the order applied it from the charge's own answer and closed.
             return Outcome(text="already applied", order_id=order_id)
+        # Into the cash-application exception queue, booked to unapplied cash, for finance to apply or refund.
+        await run_in_threadpool(record_unapplied_card_payment, self._engine, payment, order_id)
         return Outcome(text=f"unapplied: order {order_id} is not open", order_id=order_id, keep_payload=True)
 
     async def _payment_failed(self, intent: dict[str, Any], _: int) -> Outcome:

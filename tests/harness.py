@@ -32,7 +32,9 @@ async def running_worker(
 ) -> AsyncIterator[RecordingSendGrid]:
     mail = mail if mail is not None else RecordingSendGrid()
     settings = settings or Settings(database_url=db.url)
-    activities = build_activities(settings, db.engine, policy or OrderPolicy(), sendgrid=mail, stripe_api=stripe_api)
+    activities = build_activities(
+        settings, db.engine, policy or OrderPolicy(), sendgrid=mail, stripe_api=stripe_api, client=client
+    )
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
         async with build_worker(client, activities, executor, task_queue=task_queue):
             yield mail

@@ -23,6 +23,7 @@ from o2c.db import make_engine, migrate
 from o2c.policies import load_order_policy
 from workflows.aftersale import ChargebackWorkflow, RefundPaidInvoice, StripeRefundWorkflow
 from workflows.bench import BareWorkflow, noop
+from workflows.cash_application import CashApplicationWorkflow
 from workflows.customer_master import CustomerMasterChange
 from workflows.order_to_cash import OrderToCash
 from workflows.resend_document import ResendDocumentWorkflow
@@ -36,6 +37,7 @@ WORKFLOWS = [
     RefundPaidInvoice,
     ChargebackWorkflow,
     StripeRefundWorkflow,
+    CashApplicationWorkflow,
 ]
 # The benchmark's reference workflow rides along so `o2c bench` compares on the very same worker.
 BENCH = [BareWorkflow]
@@ -77,7 +79,7 @@ def build_worker(
 async def run_worker(client: Client, settings: Settings, policy: OrderPolicy | None = None) -> None:
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
-    activities = build_activities(settings, engine, policy or load_order_policy(settings))
+    activities = build_activities(settings, engine, policy or load_order_policy(settings), client=client)
     if not settings.resolved_payload_keys():
         structlog.get_logger("o2c.worker").warning("payloads are NOT encrypted: set O2C_PAYLOAD_KEYS (README)")
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_slots) as executor:

@@ -23,7 +23,11 @@ def bench_match(lines: int, invoices: int | None, seed: int) -> int:
     unrelated = sum(1 for p in proposals if not data.truth[p.line_id].invoices)
     unrelated_left = sum(1 for p in proposals if not data.truth[p.line_id].invoices and not p.auto)
     print(f"o2c bench match: {len(data.lines):,} statement lines against {len(data.invoices):,} open invoices")
-    print(f"  ({len(data.customers):,} customers, seed {seed}; mix: " + ", ".join(f"{k} {v:.0%}" for k, v in MIX.items()) + ")")
+    print(
+        f"  ({len(data.customers):,} customers, seed {seed}; mix: "
+        + ", ".join(f"{k} {v:.0%}" for k, v in MIX.items())
+        + ")"
+    )
     print(f"data generated in {generated:.1f} s (not counted)")
     print(f"matched in {elapsed:.1f} s (index {indexed:.1f} s): {len(proposals) / elapsed:,.0f} lines/s")
     print(f"automatic, right: {counts['auto_right']:,} of {counts['paying_lines']:,} paying lines = {per_payment:.2%}")

@@ -18,10 +18,45 @@ from o2c.cash.matching import BankLine, Customer, OpenInvoice
 
 STATEMENT_DAY = date(2026, 11, 20)
 ROUND_PRICES = (4900, 9900, 10000, 12000, 19900, 25000, 49900, 50000, 99900, 100000)
-_SYLLABLES = (
-    "ka ro ni tel mar vix dor en sol bra qui lum fen gar hol ist jun kep lor mon nor pax rus sta tor ul vel "
-    "wen xan yor zel ber cor dan fir gol hen"
-).split()
+_SYLLABLES = [
+    "ka",
+    "ro",
+    "ni",
+    "tel",
+    "mar",
+    "vix",
+    "dor",
+    "en",
+    "sol",
+    "bra",
+    "qui",
+    "lum",
+    "fen",
+    "gar",
+    "hol",
+    "ist",
+    "jun",
+    "kep",
+    "lor",
+    "mon",
+    "nor",
+    "pax",
+    "rus",
+    "sta",
+    "tor",
+    "ul",
+    "vel",
+    "wen",
+    "xan",
+    "yor",
+    "zel",
+    "ber",
+    "cor",
+    "dan",
+    "fir",
+    "gol",
+    "hen",
+]
 _FORMS = ("GmbH", "AG", "Ltd", "Inc.", "LLC", "S.A.", "B.V.", "GmbH & Co. KG", "plc", "")
 MIX: dict[str, float] = {
     "reference": 0.48,
@@ -115,8 +150,8 @@ def generate(lines: int, invoices: int | None = None, seed: int = 7, mix: dict[s
     customers: list[Customer] = []
     names: list[str] = []
     for index in range(max(1, invoice_count // 10)):
-        first = _word(rng) if not names or rng.random() > 0.1 else rng.choice(names).split()[0]
-        name = f"{first} {_word(rng)} {rng.choice(_FORMS)}".strip()
+        first_word = _word(rng) if not names or rng.random() > 0.1 else rng.choice(names).split()[0]
+        name = f"{first_word} {_word(rng)} {rng.choice(_FORMS)}".strip()
         names.append(name)
         accounts = tuple(_account(rng) for _ in range(rng.choice((1, 1, 2))))
         customers.append(Customer(f"C{index:07d}", name, accounts))
@@ -128,10 +163,7 @@ def generate(lines: int, invoices: int | None = None, seed: int = 7, mix: dict[s
         year = 2025 if rng.random() < 0.1 else 2026
         sequence[year] += 1
         number = f"INV-{year}-{sequence[year]:06d}"
-        if rng.random() < 0.15:
-            total = rng.choice(ROUND_PRICES)
-        else:
-            total = int(2000 * (1000 ** rng.random()))
+        total = rng.choice(ROUND_PRICES) if rng.random() < 0.15 else int(2000 * 1000 ** rng.random())
         issued = STATEMENT_DAY - timedelta(days=rng.randint(1, 90))
         discounted = rng.random() < 0.2
         open_invoices.append(
@@ -176,8 +208,16 @@ def generate(lines: int, invoices: int | None = None, seed: int = 7, mix: dict[s
             kind = "reference"
         if kind == "unrelated":
             bank_lines.append(
-                BankLine(line_id, rng.randint(100, 500_000), "EUR", STATEMENT_DAY, f"{_word(rng)} {_word(rng)}",
-                         _account(rng), "", rng.choice(("Refund", "Salary", "Deposit", "Transfer")))
+                BankLine(
+                    line_id,
+                    rng.randint(100, 500_000),
+                    "EUR",
+                    STATEMENT_DAY,
+                    f"{_word(rng)} {_word(rng)}",
+                    _account(rng),
+                    "",
+                    rng.choice(("Refund", "Salary", "Deposit", "Transfer")),
+                )
             )
             truth[line_id] = Truth((), kind)
             continue
@@ -186,8 +226,16 @@ def generate(lines: int, invoices: int | None = None, seed: int = 7, mix: dict[s
             invoice = open_invoices[index]
             customer = customer_of[invoice.customer_id]
             bank_lines.append(
-                BankLine(line_id, rest, "EUR", STATEMENT_DAY, customer.name, customer.accounts[0],
-                         invoice.payment_reference, "rest of invoice")
+                BankLine(
+                    line_id,
+                    rest,
+                    "EUR",
+                    STATEMENT_DAY,
+                    customer.name,
+                    customer.accounts[0],
+                    invoice.payment_reference,
+                    "rest of invoice",
+                )
             )
             truth[line_id] = Truth((invoice.number,), kind)
             continue

@@ -25,7 +25,6 @@ from enum import StrEnum
 
 from rapidfuzz import fuzz
 
-
 DEFAULT_THRESHOLD = 0.9
 MAX_INVOICES_PER_PAYMENT = 5  # as Stripe's own bank-transfer reconciliation: 1 to 5 invoices summing exactly
 SUBSET_SEARCH_INVOICES = 24  # the customer's oldest open invoices a multi-invoice search looks at
@@ -117,8 +116,44 @@ class _Candidate:
 
 _TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa", "&": " "})
 _LEGAL_FORMS = frozenset(
-    "gmbh mbh ag kg ohg ug ev ltd limited inc incorporated llc llp lp co corp corporation company plc sa sas sarl "
-    "srl spa bv nv oy ab as aps the and und et cie group".split()
+    [
+        "gmbh",
+        "mbh",
+        "ag",
+        "kg",
+        "ohg",
+        "ug",
+        "ev",
+        "ltd",
+        "limited",
+        "inc",
+        "incorporated",
+        "llc",
+        "llp",
+        "lp",
+        "co",
+        "corp",
+        "corporation",
+        "company",
+        "plc",
+        "sa",
+        "sas",
+        "sarl",
+        "srl",
+        "spa",
+        "bv",
+        "nv",
+        "oy",
+        "ab",
+        "as",
+        "aps",
+        "the",
+        "and",
+        "und",
+        "et",
+        "cie",
+        "group",
+    ]
 )
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -267,7 +302,9 @@ class Matcher:
         auto = best.confidence >= self.threshold
         if auto:
             for allocation in best.allocations:
-                self._invoices[allocation.invoice_number].open_minor -= allocation.amount_minor + allocation.discount_minor
+                self._invoices[allocation.invoice_number].open_minor -= (
+                    allocation.amount_minor + allocation.discount_minor
+                )
         return Proposal(
             line.id,
             best.tier,
@@ -339,7 +376,9 @@ class Matcher:
             return 1 if customer_id in payer else -1
         if not line.payer_name:
             return 0
-        similarity = fuzz.token_set_ratio(self._normalize(line.payer_name), self._normalize(self._customers[customer_id].name))
+        similarity = fuzz.token_set_ratio(
+            self._normalize(line.payer_name), self._normalize(self._customers[customer_id].name)
+        )
         return 0 if similarity >= 60 else -1
 
     def _tier_customer(self, line: BankLine) -> tuple[_Candidate | None, str]:
@@ -365,7 +404,9 @@ class Matcher:
         if subsets is None:
             return None, f"customer {customer_id}: too many combinations of open invoices to decide"
         if len(subsets) == 1:
-            candidate = self._allocate(line, subsets[0], tier=4, rule=f"customer by {how}, several invoices", confidence=0)
+            candidate = self._allocate(
+                line, subsets[0], tier=4, rule=f"customer by {how}, several invoices", confidence=0
+            )
             candidate.confidence = 0.93 * certainty
             return candidate, ""
         if len(subsets) > 1:

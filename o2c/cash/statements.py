@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from models.money import MoneyError, check_currency, exponent, to_minor
+from o2c.cash.matching import BankLine
 
 
 class StatementError(ValueError):
@@ -57,6 +58,18 @@ class StatementLine:
     id: str = ""  # set by ``parse_statement``
     where: str = ""  # the line or element it came from, for people reading the exception queue
 
+    def as_bank_line(self) -> BankLine:
+        return BankLine(
+            self.id,
+            self.amount_minor,
+            self.currency,
+            self.booked_on,
+            self.payer_name,
+            self.payer_account,
+            self.reference,
+            self.remittance,
+        )
+
 
 @dataclass(frozen=True)
 class Statement:
@@ -68,7 +81,9 @@ class Statement:
 
     @property
     def key(self) -> str:
-        return hashlib.sha256(f"{self.format}|{self.account}|{self.statement_id}|{self.digest}".encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{self.format}|{self.account}|{self.statement_id}|{self.digest}".encode()).hexdigest()[
+            :32
+        ]
 
 
 @dataclass(frozen=True)
@@ -98,8 +113,12 @@ class CsvMapping:
         for item in spec:
             name, sep, value = item.partition("=")
             if not sep or name.strip() not in known:
-                raise StatementError("--map", f"{item!r} is not FIELD=VALUE with FIELD one of {', '.join(sorted(known))}")
-            values[name.strip()] = value.strip().lower() in ("1", "yes", "true") if name.strip() == "decimal_comma" else value
+                raise StatementError(
+                    "--map", f"{item!r} is not FIELD=VALUE with FIELD one of {', '.join(sorted(known))}"
+                )
+            values[name.strip()] = (
+                value.strip().lower() in ("1", "yes", "true") if name.strip() == "decimal_comma" else value
+            )
         if "delimiter" in values and values["delimiter"] in ("tab", "\\t"):
             values["delimiter"] = "\t"
         return cls(**values)
@@ -122,8 +141,17 @@ def parse_statement(data: bytes, fmt: StatementFormat | None = None, mapping: Cs
     lines = []
     for line in statement.lines:
         identity = "|".join(
-            (statement.account, line.booked_on.isoformat(), str(line.amount_minor), line.currency,
-             line.bank_reference, line.end_to_end_id, line.reference, line.remittance, line.payer_account)
+            (
+                statement.account,
+                line.booked_on.isoformat(),
+                str(line.amount_minor),
+                line.currency,
+                line.bank_reference,
+                line.end_to_end_id,
+                line.reference,
+                line.remittance,
+                line.payer_account,
+            )
         )
         seen[identity] += 1
         line_id = "bt-" + hashlib.sha256(f"{identity}|{seen[identity]}".encode()).hexdigest()[:29]
@@ -218,7 +246,12 @@ def _camt(data: bytes) -> Statement:
         for n, entry in enumerate(report.ntry, start=1):
             where = f"{'Stmt' if kind == '053' else 'Ntfctn'}[{r}]/Ntry[{n}]"
             lines.extend(_camt_entry(entry, where))
-    return Statement(StatementFormat.CAMT053 if kind == "053" else StatementFormat.CAMT054, "+".join(ids), "+".join(sorted(accounts)), lines)
+    return Statement(
+        StatementFormat.CAMT053 if kind == "053" else StatementFormat.CAMT054,
+        "+".join(ids),
+        "+".join(sorted(accounts)),
+        lines,
+    )
 
 
 def _camt_entry(entry: Any, where: str) -> list[StatementLine]:
@@ -234,8 +267,12 @@ def _camt_entry(entry: Any, where: str) -> list[StatementLine]:
     if not details:
         return [
             StatementLine(
-                booked_on, sign * _amount(entry.amt.value, currency, f"{where}/Amt"), currency,
-                remittance=str(entry.addtl_ntry_inf or ""), bank_reference=str(entry.acct_svcr_ref or ""), where=where,
+                booked_on,
+                sign * _amount(entry.amt.value, currency, f"{where}/Amt"),
+                currency,
+                remittance=str(entry.addtl_ntry_inf or ""),
+                bank_reference=str(entry.acct_svcr_ref or ""),
+                where=where,
             )
         ]
     lines = []
@@ -247,8 +284,8 @@ def _camt_entry(entry: Any, where: str) -> list[StatementLine]:
         tx_sign = sign
         if getattr(tx, "cdt_dbt_ind", None) is not None:
             tx_sign = 1 if str(tx.cdt_dbt_ind.value) == "CRDT" else -1
-        structured = [str(_get(s, "cdtr_ref_inf.ref") or "") for s in (_get(tx, "rmt_inf") and tx.rmt_inf.strd or [])]
-        unstructured = list(_get(tx, "rmt_inf") and tx.rmt_inf.ustrd or [])
+        structured = [str(_get(s, "cdtr_ref_inf.ref") or "") for s in ((_get(tx, "rmt_inf") and tx.rmt_inf.strd) or [])]
+        unstructured = list((_get(tx, "rmt_inf") and tx.rmt_inf.ustrd) or [])
         parties = _get(tx, "rltd_pties")
         payer = _get(parties, "dbtr") if tx_sign > 0 else _get(parties, "cdtr")
         payer_account = _get(parties, "dbtr_acct") if tx_sign > 0 else _get(parties, "cdtr_acct")
@@ -285,7 +322,7 @@ def _bai2(data: bytes) -> Statement:
     accounts: list[str] = []
     for g, group in enumerate(parsed.children, start=1):
         as_of = group.header.as_of_date
-        for a, account in enumerate(group.children, start=1):
+        for account in group.children:
             number = account.header.customer_account_number
             accounts.append(number)
             currency = account.header.currency or group.header.currency or "USD"
@@ -298,7 +335,9 @@ def _bai2(data: bytes) -> Statement:
                 if transaction.amount == 0:
                     continue  # an advice without money
                 sign = 1 if transaction.type_code.transaction == TypeCodeTransaction.credit else -1
-                day = (transaction.availability or {}).get("date") if isinstance(transaction.availability, dict) else None
+                day = (
+                    (transaction.availability or {}).get("date") if isinstance(transaction.availability, dict) else None
+                )
                 lines.append(
                     StatementLine(
                         day or as_of,
@@ -316,7 +355,7 @@ def _bai2(data: bytes) -> Statement:
 
 
 _BAI2_PAYER = re.compile(
-    r"(?:ORIG CO NAME|ORIGINATOR|B/O|OB|BY ORDER OF)[:=]\s*([^:]+?)(?:\s+(?:[A-Z0-9/]{2,}\s)?[A-Z0-9/]{2,}:|$)"
+    r"(?:ORIG CO NAME|ORIGINATOR|B/O|OB|BY ORDER OF)[:=]\s*([^:]+?)(?:\s+(?:ENTRY DESCR|COMPANY ID|[A-Z0-9/]{2,}):|$)"
 )
 
 
@@ -334,7 +373,7 @@ def _mt940(data: bytes) -> Statement:
 
     text = _decode(data)
 
-    class Located(mt940.models.Transactions):  # type: ignore[misc]
+    class Located(mt940.models.Transactions):
         """Says at which line the tag it could not read starts."""
 
         def _process_match(self, match: Any, i: int, valid: Any, joined: str) -> None:
@@ -342,7 +381,9 @@ def _mt940(data: bytes) -> Statement:
                 super()._process_match(match, i, valid, joined)
             except Exception as exc:
                 line_no = joined.count("\n", 0, match.start()) + 1
-                raise StatementError(f"line {line_no} (:{match.group('full_tag')}:)", str(exc) or type(exc).__name__) from exc
+                raise StatementError(
+                    f"line {line_no} (:{match.group('full_tag')}:)", str(exc) or type(exc).__name__
+                ) from exc
 
     statements = [block for block in re.split(r"(?m)^-\s*$", text) if ":61:" in block or ":20:" in block]
     lines: list[StatementLine] = []
@@ -354,7 +395,9 @@ def _mt940(data: bytes) -> Statement:
             processors={"pre_statement": [mt940.processors.date_fixup_pre_processor], "post_transaction_details": []}
         )
         transactions.parse(block)
-        ids.append(f"{transactions.data.get('transaction_reference', '')}/{transactions.data.get('statement_number', '')}")
+        ids.append(
+            f"{transactions.data.get('transaction_reference', '')}/{transactions.data.get('statement_number', '')}"
+        )
         account = str(transactions.data.get("account_identification", ""))
         accounts.add(account)
         for t, transaction in enumerate(transactions, start=1):
@@ -374,7 +417,8 @@ def _mt940(data: bytes) -> Statement:
                     reference=details.get("reference", ""),
                     remittance=details.get("remittance", ""),
                     bank_reference=str(entry.get("bank_reference") or ""),
-                    end_to_end_id=details.get("end_to_end", "") or str(entry.get("customer_reference") or "").replace("NONREF", ""),
+                    end_to_end_id=details.get("end_to_end", "")
+                    or str(entry.get("customer_reference") or "").replace("NONREF", ""),
                     where=where,
                 )
             )
@@ -429,7 +473,9 @@ def _csv(data: bytes, mapping: CsvMapping) -> Statement:
         required["currency"] = mapping.currency
     missing = [f"{name} (column {column!r})" for name, column in required.items() if column not in headers]
     if missing:
-        raise StatementError("line 1 (header)", f"missing {', '.join(missing)}; columns are {headers}; map them with --map")
+        raise StatementError(
+            "line 1 (header)", f"missing {', '.join(missing)}; columns are {headers}; map them with --map"
+        )
     lines: list[StatementLine] = []
     for row_no, row in enumerate(reader, start=2):
         if None in row:
@@ -445,9 +491,13 @@ def _csv(data: bytes, mapping: CsvMapping) -> Statement:
             raise StatementError(f"line {row_no}, column {mapping.currency!r}", str(exc)) from exc
         raw_amount = value(mapping.amount).replace(" ", "").replace("'", "")
         # thousands separators as banks export them: 1.000,00 with decimal_comma, else 1,000.00
-        raw_amount = raw_amount.replace(".", "").replace(",", ".") if mapping.decimal_comma else raw_amount.replace(",", "")
+        raw_amount = (
+            raw_amount.replace(".", "").replace(",", ".") if mapping.decimal_comma else raw_amount.replace(",", "")
+        )
         if not re.fullmatch(r"[+-]?\d+(\.\d+)?", raw_amount):
-            raise StatementError(f"line {row_no}, column {mapping.amount!r}", f"{value(mapping.amount)!r} is not an amount")
+            raise StatementError(
+                f"line {row_no}, column {mapping.amount!r}", f"{value(mapping.amount)!r} is not an amount"
+            )
         try:
             booked = datetime.strptime(value(mapping.booked_on), mapping.date_format).date()  # noqa: DTZ007 (a date)
         except ValueError as exc:
