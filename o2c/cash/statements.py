@@ -385,6 +385,11 @@ def _mt940(data: bytes) -> Statement:
                     f"line {line_no} (:{match.group('full_tag')}:)", str(exc) or type(exc).__name__
                 ) from exc
 
+    # The library skips a :61: it cannot read and goes on; a statement line lost unnoticed is money lost, so
+    # each one is checked first (date, optional entry date, [R]C/D, optional funds code, amount, type).
+    for line_no, raw in enumerate(text.splitlines(), start=1):
+        if raw.startswith(":61:") and not _MT940_61.match(raw[4:].strip()):
+            raise StatementError(f"line {line_no} (:61:)", f"{raw[4:].strip()!r} is not a statement line")
     statements = [block for block in re.split(r"(?m)^-\s*$", text) if ":61:" in block or ":20:" in block]
     lines: list[StatementLine] = []
     ids: list[str] = []
@@ -427,6 +432,7 @@ def _mt940(data: bytes) -> Statement:
     return Statement(StatementFormat.MT940, "+".join(ids), "+".join(sorted(accounts)), lines)
 
 
+_MT940_61 = re.compile(r"\d{6}(\d{4})?R?[CD][A-Z]?\d{1,12}(,\d{0,3})?[A-Z][A-Z0-9]{3}")
 _SUBFIELD = re.compile(r"\?(\d\d)")
 _SWIFT_CODE = re.compile(r"/(REMI|NAME|IBAN|ACCW|EREF|CRED|ORDP|BENM|ADDR|CSID|MARF|SVCL|BIC|ISDT|RTRN)/")
 _SEPA_KEYS = re.compile(r"(EREF|KREF|MREF|CRED|DEBT|SVWZ|ABWA|ABWE)\+")
