@@ -192,7 +192,8 @@ def _bank_receipt(
     currency: str,
 ) -> tuple[Callable[..., Any], Any]:
     """A statement line arrives (booked to unapplied cash) and finance applies part of it to the order."""
-    text = f"date,amount,currency,remittance\n{date.today()},{from_minor(amount, currency)},{currency},{key} {uuid.uuid4().hex}\n"
+    row = f"{date.today()},{from_minor(amount, currency)},{currency},{key} {uuid.uuid4().hex}"
+    text = f"date,amount,currency,remittance\n{row}\n"
     statement = parse_statement(text.encode())
     store_statement(engine, statement, "test")
     check_books(engine)
