@@ -140,6 +140,26 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from datetime import UTC, date, datetime
+
+    from o2c.db import make_engine, migrate
+    from o2c.reports import build_report, render, write_chart
+
+    engine = make_engine(get_settings().resolved_database_url())
+    migrate(engine)
+    report = build_report(engine, date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date(), args.days)
+    if args.json:
+        print(json.dumps(asdict(report), indent=2, default=str))
+    else:
+        print(render(report))
+    if args.chart != "none":
+        write_chart(report, Path(args.chart))
+        print(f"chart: {args.chart}", file=sys.stderr)
+    return 0
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     from o2c.db import make_engine, migrate
 
@@ -367,6 +387,12 @@ def parser() -> argparse.ArgumentParser:
         service.set_defaults(run=run)
     sub.add_parser("demo", help="place demo orders on a running stack").set_defaults(run=cmd_demo)
     add_cash_commands(sub)
+    report = sub.add_parser("report", help="receivables aging, DSO, CEI and match rates, with a chart (PNG)")
+    report.add_argument("--as-of", help="YYYY-MM-DD (default: today)")
+    report.add_argument("--days", type=int, default=90, help="the period for DSO and CEI")
+    report.add_argument("--chart", default="o2c-aging.png", help="where to write the chart ('none': no chart)")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(run=cmd_report)
     mail = sub.add_parser("mail", help="list the emails the SendGrid sink received")
     mail.add_argument("--last", type=int, default=50)
     mail.add_argument("--json", action="store_true", help="everything, attachments' paths included")
