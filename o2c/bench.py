@@ -151,10 +151,13 @@ async def _phase(
     )
 
 
-def _order(order_id: str, card: bool) -> dict[str, Any]:
+def _order(order_id: str, card: bool, customers: int | None = 50) -> dict[str, Any]:
+    """``customers``: how many customers the orders spread over (None: one each, so that open invoices never
+    add up to a credit hold, as 10,000 open orders on 50 customers would)."""
+    customer = f"BENCH-{hash(order_id) % customers}" if customers else f"BENCH-{order_id}"
     return {
         "order_id": order_id,
-        "customer": {"id": f"BENCH-{hash(order_id) % 50}", "name": "Bench Customer", "email": "ap@bench.example"},
+        "customer": {"id": customer, "name": "Bench Customer", "email": "ap@bench.example"},
         "currency": "USD",
         "lines": [
             {"sku": "WIDGET", "description": "Widget", "quantity": 2, "unit_price": "19.99", "tax_rate_percent": "10"},
@@ -212,7 +215,7 @@ async def bench_idle(stack: DevStack, client: Client, count: int, concurrency: i
     async def place(index: int) -> None:
         async with gate:
             order_id = f"I{run}-{index:05d}"
-            await o2c.start_order(_order(order_id, card=False))
+            await o2c.start_order(_order(order_id, card=False, customers=None))
             await o2c.ship(order_id, SHIPMENT)
 
     await asyncio.gather(*(place(i) for i in range(count)))

@@ -297,6 +297,10 @@ class Matcher:
                 best = candidate
             if best is not None and best.confidence >= self.threshold:
                 break
+            if tier == self._tier_reference and candidate is not None:
+                # The payer named an invoice by its check-digit reference; if that cannot be applied (already
+                # paid, an unclear part payment) a guess by amount would contradict the payer: a person decides.
+                break
         if best is None:
             return Proposal(line.id, 0, "none", 0.0, False, reason="; ".join(reasons) or "no candidate")
         auto = best.confidence >= self.threshold
@@ -395,6 +399,9 @@ class Matcher:
         ]
         exact = [n for n in open_numbers if line.amount_minor in self._expected(self._invoices[n], line.booked_on)]
         if len(exact) == 1:
+            others = [n for n in open_numbers if n != exact[0]]
+            if self._subsets(line, others):
+                return None, f"customer {customer_id}: one invoice or a set of others fits the amount (tie)"
             candidate = self._allocate(line, exact, tier=3, rule=f"customer by {how}, exact amount", confidence=0.0)
             candidate.confidence = 0.95 * certainty
             return candidate, ""
