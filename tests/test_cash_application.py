@@ -19,7 +19,7 @@ from models.activity_io import CashApplied, MatchReceipts
 from models.contract import Customer, InvoiceView, OrderStatus
 from models.tables import AuditEntry, CashApplication, CashReceipt, CustomerBankAccount, Invoice, LedgerEntry
 from o2c.cash.statements import parse_statement
-from tests.harness import eventually, running_worker, start
+from tests.harness import eventually, keep_history, running_worker, start
 from tests.support import Database, sample_order
 from tests.test_workflow_paths import ship_all
 from workflows.cash_application import CashApplicationWorkflow
@@ -60,14 +60,18 @@ async def _invoiced(
     return handle, order.order_id, view.invoices[0]
 
 
-async def _run(env: WorkflowEnvironment, task_queue: str, key: str | None) -> CashApplied:
-    return await env.client.execute_workflow(
+async def _run(env: WorkflowEnvironment, task_queue: str, key: str | None, record: str = "") -> CashApplied:
+    handle = await env.client.start_workflow(
         CashApplicationWorkflow.run,
         MatchReceipts(statement_key=key, requested_by="test"),
         id=f"cash-{uuid.uuid4().hex[:8]}",
         task_queue=task_queue,
         result_type=CashApplied,
     )
+    result = await handle.result()
+    if record:
+        await keep_history(handle, record)
+    return result
 
 
 def _balances(db: Database) -> dict[str, int]:
@@ -114,7 +118,7 @@ async def test_statement_applied_by_reference_number_and_by_hand(
         statement = parse_statement(data)
         stored = store_statement(database.engine, statement, "test")
         assert stored.new_lines == 4
-        result = await _run(time_env, task_queue, stored.key)
+        result = await _run(time_env, task_queue, stored.key, record=f"cash_application_{database.kind}")
         assert (result.receipts, result.applied, result.unapplied, result.delivered) == (4, 2, 2, 2)
         assert (await by_ref.result()).status == OrderStatus.PAID
         assert (await by_number.result()).status == OrderStatus.PAID

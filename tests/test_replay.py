@@ -41,6 +41,7 @@ EXPECTED = {
     "stripe_refund_external",
     "paid_on_time_local",
     "card_paid_local",
+    "cash_application_sqlite",
 }
 
 
