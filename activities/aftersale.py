@@ -344,29 +344,20 @@ def settle_refund(session: Session, row: Refund, stripe_refund_id: str | None, s
         row.stripe_refund_id = stripe_refund_id
     previous, row.status, row.updated_at = row.status, status, datetime.now(UTC)
     session.add(row)
+    refs = {"order_id": row.order_id, "invoice_number": row.invoice_number}
     if status == "succeeded":
-        ledger.post(
-            session,
-            f"refund:{row.key}",
-            row.currency,
-            [
-                ledger.Posting(ledger.UNAPPLIED_CASH, debit_minor=row.amount_minor),
-                ledger.Posting(ledger.CASH, credit_minor=row.amount_minor),
-            ],
-            order_id=row.order_id,
-            invoice_number=row.invoice_number,
+        ledger.transfer(
+            session, f"refund:{row.key}", row.currency, row.amount_minor, ledger.UNAPPLIED_CASH, ledger.CASH, **refs
         )
     elif status == "failed" and previous == "succeeded":
-        ledger.post(
+        ledger.transfer(
             session,
             f"refund:{row.key}:failed",
             row.currency,
-            [
-                ledger.Posting(ledger.CASH, debit_minor=row.amount_minor),
-                ledger.Posting(ledger.UNAPPLIED_CASH, credit_minor=row.amount_minor),
-            ],
-            order_id=row.order_id,
-            invoice_number=row.invoice_number,
+            row.amount_minor,
+            ledger.CASH,
+            ledger.UNAPPLIED_CASH,
+            **refs,
         )
 
 

@@ -61,3 +61,24 @@ def post(
             )
         )
     return True
+
+
+def transfer(
+    session: Session,
+    journal: str,
+    currency: str,
+    amount_minor: int,
+    debit: str,
+    credit: str,
+    order_id: str | None = None,
+    invoice_number: str | None = None,
+) -> bool:
+    """A two-line journal: the amount out of ``credit`` into ``debit``."""
+    return post(
+        session,
+        journal,
+        currency,
+        [Posting(debit, debit_minor=amount_minor), Posting(credit, credit_minor=amount_minor)],
+        order_id=order_id,
+        invoice_number=invoice_number,
+    )

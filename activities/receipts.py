@@ -51,14 +51,8 @@ class CashError(ValueError):
 
 
 def _post_receipt(session: Session, receipt: CashReceipt) -> None:
-    ledger.post(
-        session,
-        f"receipt:{receipt.id}",
-        receipt.currency,
-        [
-            ledger.Posting(ledger.CASH, debit_minor=receipt.amount_minor),
-            ledger.Posting(ledger.UNAPPLIED_CASH, credit_minor=receipt.amount_minor),
-        ],
+    ledger.transfer(
+        session, f"receipt:{receipt.id}", receipt.currency, receipt.amount_minor, ledger.CASH, ledger.UNAPPLIED_CASH
     )
 
 

@@ -84,6 +84,16 @@ def validated(model: type[M], data: M | dict[str, Any]) -> M:
         raise InvalidInput(f"invalid {model.__name__}: " + "; ".join(lines)) from None
 
 
+R = TypeVar("R", ResendDocument, SendStatement, RefundInvoice)
+
+
+def requested(model: type[R], data: R | dict[str, Any]) -> tuple[R, str]:
+    """A request run by a workflow keyed by its request id: validated, with an id minted if it had none."""
+    request = validated(model, data)
+    request_id = request.request_id or uuid.uuid4().hex
+    return request.model_copy(update={"request_id": request_id}), request_id
+
+
 class O2CClient:
     def __init__(self, client: Client, task_queue: str = TASK_QUEUE) -> None:
         self._client = client
@@ -196,9 +206,7 @@ class O2CClient:
     async def resend_document(self, request: ResendDocument | dict[str, Any]) -> EmailSent:
         """Sends an issued invoice or credit note again (the archived PDF and XML); the same
         ``request_id`` again sends nothing more."""
-        request = validated(ResendDocument, request)
-        request_id = request.request_id or uuid.uuid4().hex
-        request = request.model_copy(update={"request_id": request_id})
+        request, request_id = requested(ResendDocument, request)
         return await self._run_once(
             RESEND_WORKFLOW,
             request,
@@ -210,9 +218,7 @@ class O2CClient:
 
     async def send_statement(self, request: SendStatement | dict[str, Any]) -> EmailSent:
         """Emails the customer a statement of every open invoice with its age (and a CSV of it)."""
-        request = validated(SendStatement, request)
-        request_id = request.request_id or uuid.uuid4().hex
-        request = request.model_copy(update={"request_id": request_id})
+        request, request_id = requested(SendStatement, request)
         return await self._run_once(
             STATEMENT_WORKFLOW,
             request,
@@ -225,9 +231,7 @@ class O2CClient:
     async def refund_invoice(self, request: RefundInvoice | dict[str, Any]) -> RefundResult:
         """Credits an invoice that is already paid and refunds it to the card it was paid with (what was
         paid otherwise is held as the customer's credit); the same ``request_id`` again refunds nothing."""
-        request = validated(RefundInvoice, request)
-        request_id = request.request_id or uuid.uuid4().hex
-        request = request.model_copy(update={"request_id": request_id})
+        request, request_id = requested(RefundInvoice, request)
         return await self._run_once(
             REFUND_WORKFLOW,
             request,

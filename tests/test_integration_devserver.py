@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,19 @@ from tests.support import BackgroundServer, Database, binary, free_port, sample_
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_test_integration"
+
+
+@asynccontextmanager
+async def localstripe_webhook(http: httpx.AsyncClient, localstripe: str, webhook_port: int) -> AsyncIterator[None]:
+    """localstripe delivers its events to our receiver while the block runs (and to nobody after)."""
+    url = f"{localstripe}/_config/webhooks/o2c-{webhook_port}"
+    await http.post(
+        url, auth=("sk_test_x", ""), data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET}
+    )
+    try:
+        yield
+    finally:
+        await http.delete(url, auth=("sk_test_x", ""))
 
 
 @pytest.fixture(scope="session")
@@ -69,12 +83,8 @@ async def test_card_order_paid_end_to_end(
         BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
         BackgroundServer(webhook_app(dev_env.client, SECRET, database.engine, task_queue=task_queue), webhook_port),
         httpx.AsyncClient() as http,
+        localstripe_webhook(http, localstripe, webhook_port),
     ):
-        await http.post(
-            f"{localstripe}/_config/webhooks/it-{webhook_port}",
-            auth=("sk_test_x", ""),
-            data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
-        )
         async with running_worker(
             dev_env.client,
             database,
@@ -209,47 +219,43 @@ async def test_payment_link_pays_a_bank_transfer_invoice(
         BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
         BackgroundServer(webhook_app(dev_env.client, SECRET, database.engine, pay_page, task_queue), webhook_port),
         httpx.AsyncClient() as http,
-    ):
-        await http.post(
-            f"{localstripe}/_config/webhooks/link-{webhook_port}",
-            auth=("sk_test_x", ""),
-            data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
-        )
-        async with running_worker(
+        localstripe_webhook(http, localstripe, webhook_port),
+        running_worker(
             dev_env.client, database, task_queue, mail=sendgrid_client(settings), stripe_api=api, settings=settings
-        ):
-            o2c = O2CClient(dev_env.client, task_queue)
-            handle = await o2c.start_order(order)
-            await o2c.ship(
-                order.order_id,
-                ShipmentDispatched(
-                    shipment_id="S1",
-                    lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
-                    carrier="UPS",
-                    tracking_number="1Z2",
-                ),
-            )
-            view = await eventually(handle, lambda s: bool(s.invoices), "invoiced")
-            number = view.invoices[0].number
-            body = await mail_body(http, sink_port, f"Invoice {number}")
-            link = body.split("Or pay online by card: ")[1].split()[0]
-            assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=")
-            forged = await http.get(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=0000")
-            page = await http.get(link)
-            first_intent = intent_of(database, number)
-            await http.get(link)  # opened twice: the same PaymentIntent
-            assert forged.status_code == 404
-            assert page.status_code == 200 and "49.48 USD" in page.text
-            assert f"{localstripe}/js.stripe.com/v3/" in page.text
-            assert first_intent is not None and intent_of(database, number) == first_intent
-            intent = api.v1.payment_intents.retrieve(first_intent)
-            assert (intent.amount, intent.metadata["order_id"]) == (4948, order.order_id)
-            refused = await http.post(link, content=b"payment_method=4242424242424242")  # never card numbers
-            paid = await http.post(link, content=b"payment_method=pm_card_visa")  # the id Stripe.js made
-            assert refused.status_code == 400
-            assert "Thank you: your payment of 49.48 USD was received" in paid.text
-            outcome = await handle.result()
-            paid_page = await http.get(link)
+        ),
+    ):
+        o2c = O2CClient(dev_env.client, task_queue)
+        handle = await o2c.start_order(order)
+        await o2c.ship(
+            order.order_id,
+            ShipmentDispatched(
+                shipment_id="S1",
+                lines=[ShippedLine(sku="WIDGET", quantity=2), ShippedLine(sku="GADGET", quantity=1)],
+                carrier="UPS",
+                tracking_number="1Z2",
+            ),
+        )
+        view = await eventually(handle, lambda s: bool(s.invoices), "invoiced")
+        number = view.invoices[0].number
+        body = await mail_body(http, sink_port, f"Invoice {number}")
+        link = body.split("Or pay online by card: ")[1].split()[0]
+        assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=")
+        forged = await http.get(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=0000")
+        page = await http.get(link)
+        first_intent = intent_of(database, number)
+        await http.get(link)  # opened twice: the same PaymentIntent
+        assert forged.status_code == 404
+        assert page.status_code == 200 and "49.48 USD" in page.text
+        assert f"{localstripe}/js.stripe.com/v3/" in page.text
+        assert first_intent is not None and intent_of(database, number) == first_intent
+        intent = api.v1.payment_intents.retrieve(first_intent)
+        assert (intent.amount, intent.metadata["order_id"]) == (4948, order.order_id)
+        refused = await http.post(link, content=b"payment_method=4242424242424242")  # never card numbers
+        paid = await http.post(link, content=b"payment_method=pm_card_visa")  # the id Stripe.js made
+        assert refused.status_code == 400
+        assert "Thank you: your payment of 49.48 USD was received" in paid.text
+        outcome = await handle.result()
+        paid_page = await http.get(link)
     assert outcome.status == OrderStatus.PAID
     assert outcome.totals.paid == Decimal("49.48")
     assert "nothing left to pay" in paid_page.text
@@ -352,26 +358,24 @@ async def test_direct_debits_settle_or_come_back_through_the_webhook(
         tracking_number="JJD1",
     )
     app = webhook_app(dev_env.client, SECRET, database.engine, task_queue=task_queue)
-    async with BackgroundServer(app, webhook_port), httpx.AsyncClient() as http:
-        await http.post(
-            f"{localstripe}/_config/webhooks/dd-{webhook_port}",
-            auth=("sk_test_x", ""),
-            data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET},
+    async with (
+        BackgroundServer(app, webhook_port),
+        httpx.AsyncClient() as http,
+        localstripe_webhook(http, localstripe, webhook_port),
+        running_worker(dev_env.client, database, task_queue, stripe_api=api, settings=settings) as mail,
+    ):
+        o2c = O2CClient(dev_env.client, task_queue)
+        paid_handle = await o2c.start_order(good)
+        returned_handle = await o2c.start_order(returned)
+        await o2c.ship(good.order_id, shipment)
+        await o2c.ship(returned.order_id, shipment)
+        paid = await paid_handle.result()
+        view = await eventually(
+            returned_handle,
+            lambda s: any(m["subject"].startswith("Payment for invoice") for m in mail.sent),
+            "the returned debit reported",
         )
-        async with running_worker(dev_env.client, database, task_queue, stripe_api=api, settings=settings) as mail:
-            o2c = O2CClient(dev_env.client, task_queue)
-            paid_handle = await o2c.start_order(good)
-            returned_handle = await o2c.start_order(returned)
-            await o2c.ship(good.order_id, shipment)
-            await o2c.ship(returned.order_id, shipment)
-            paid = await paid_handle.result()
-            view = await eventually(
-                returned_handle,
-                lambda s: any(m["subject"].startswith("Payment for invoice") for m in mail.sent),
-                "the returned debit reported",
-            )
-            await returned_handle.terminate("test done")
-        await http.delete(f"{localstripe}/_config/webhooks/dd-{webhook_port}", auth=("sk_test_x", ""))
+        await returned_handle.terminate("test done")
     assert paid.status == OrderStatus.PAID
     events = [e.event for e in view.timeline]
     assert "debit_processing" in events and "payment_applied" not in events

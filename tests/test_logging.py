@@ -65,7 +65,9 @@ async def test_an_order_run_logs_no_customer_data(
         )
         # Refused input quoting card data and a secret: the SDK's and our warnings must mask it.
         await handle.signal("payment_received", {"payment_id": "X", "amount": CARD, "reference": SECRETS[0]})
-        await eventually(handle, lambda s: bool(s.invoices) and any(e.refused for e in s.timeline), "invoiced")
+        await eventually(
+            handle, lambda s: bool(s.invoices and mail.sent) and any(e.refused for e in s.timeline), "invoice emailed"
+        )
         logging.getLogger("temporalio.workflow").warning("quoting %s and %s", EMAIL, SECRETS[1])
         structlog.get_logger("o2c.test").info("structured", customer=EMAIL, card=CARD, key=SECRETS[2])
         await handle.terminate("test done")
