@@ -49,6 +49,31 @@ async def _until(o2c: O2CClient, order_id: str, check: Callable[[StatusView], bo
     return view
 
 
+async def _bank_statement(client: Client, settings: Settings, invoiced: StatusView) -> None:
+    """The bank reports the ACME order's payment (by its RF reference) and a payment nobody can place: cash
+    application pays the order and leaves the other in the exception queue (``o2c cash unapplied``)."""
+    from activities.receipts import store_statement
+    from o2c.cash.cli import start_cash_application
+    from o2c.cash.statements import parse_statement
+    from o2c.db import make_engine
+
+    today = datetime.now(UTC).date().isoformat()
+    reference = invoiced.invoices[0].payment_reference
+    rows = [
+        "date,amount,currency,payer_name,payer_account,reference,remittance,bank_reference",
+        f"{today},{invoiced.totals.due},USD,ACME CORP,US00DEMO0001,{reference},,DEMO-{reference}",
+        f"{today},123.45,USD,J. Doe,US00DEMO9999,,thanks for everything,DEMO-{reference}-2",
+    ]
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        statement = await asyncio.to_thread(store_statement, engine, parse_statement("\n".join(rows).encode()), "demo")
+    finally:
+        engine.dispose()
+    handle = await start_cash_application(client, statement.key, "demo.finance")
+    applied = await handle.result()
+    print(f"  bank statement {handle.id}: {applied.applied} applied, {applied.unapplied} in the exception queue")
+
+
 async def run_demo(client: Client, settings: Settings) -> list[str]:
     o2c = O2CClient(client)
     run = datetime.now(UTC).strftime("%m%d%H%M%S")
@@ -91,17 +116,7 @@ async def run_demo(client: Client, settings: Settings) -> list[str]:
 
     await o2c.ship(ids["paid"], _shipment(f"{ids['paid']}-S1", [("WIDGET", 3), ("BOLT", 100)]))
     paid = await _until(o2c, ids["paid"], lambda v: v.totals.due > 0)
-    await o2c.payment_received(
-        ids["paid"],
-        {
-            "payment_id": f"{ids['paid']}-P1",
-            "amount": str(paid.totals.due),
-            "currency": "USD",
-            "method": "bank_transfer",
-            "received_at": datetime.now(UTC).isoformat(),
-            "reference": paid.invoices[0].payment_reference,
-        },
-    )
+    await _bank_statement(client, settings, paid)
 
     await o2c.ship(ids["card"], _shipment(f"{ids['card']}-S1", [("GADGET", 1)]))
     await o2c.ship(ids["partial"], _shipment(f"{ids['partial']}-S1", [("STAPLER", 6)]))

@@ -35,15 +35,14 @@ def _read_statement(args: argparse.Namespace) -> Any:
         raise SystemExit(f"o2c cash: {exc}") from exc
 
 
-async def _run_cash_application(statement_key: str | None, by: str) -> Any:
+async def start_cash_application(client: Any, statement_key: str | None, by: str) -> Any:
+    """The ``CashApplication`` workflow for an imported statement (or a rematch of the queue)."""
     from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
     from models.activity_io import CashApplied, MatchReceipts
     from models.naming import CASH_APPLICATION_WORKFLOW, TASK_QUEUE, cash_application_id
-    from o2c.temporal import connect
 
-    client = await connect()
-    handle = await client.start_workflow(
+    return await client.start_workflow(
         CASH_APPLICATION_WORKFLOW,
         MatchReceipts(statement_key=statement_key, requested_by=by),
         id=cash_application_id(statement_key, uuid.uuid4().hex[:12]),
@@ -53,6 +52,12 @@ async def _run_cash_application(statement_key: str | None, by: str) -> Any:
         result_type=CashApplied,
         static_summary=f"cash application: {'statement ' + statement_key if statement_key else 'rematch'} by {by}",
     )
+
+
+async def _run_cash_application(statement_key: str | None, by: str) -> Any:
+    from o2c.temporal import connect
+
+    handle = await start_cash_application(await connect(), statement_key, by)
     print(f"cash application running as workflow {handle.id} (Temporal UI)")
     return await handle.result()
 
@@ -303,11 +308,20 @@ def _write_matches(out: Any, lines: list[Any], proposals: list[Any]) -> None:
 
 def cmd_match(args: argparse.Namespace) -> int:
     import gc
+
+    # Millions of small acyclic objects: the cyclic collector would only walk them over and over.
+    gc.disable()
+    try:
+        return _match_files(args)
+    finally:
+        gc.enable()
+
+
+def _match_files(args: argparse.Namespace) -> int:
     import time
 
     from o2c.cash.matching import Matcher
 
-    gc.disable()  # millions of small acyclic objects: the cyclic collector would only slow this down
     began = time.perf_counter()
     invoices, customers = read_open_invoices(Path(args.invoices))
     statement = _read_statement(args)
