@@ -56,14 +56,14 @@ def _post_receipt(session: Session, receipt: CashReceipt) -> None:
     )
 
 
-def store_statement(engine: Engine, statement: Statement, actor: str) -> BankStatement:
-    """The statement and its lines in one transaction; lines already known (the same file again, or a
-    notification and then the day's statement) are not stored twice."""
+def store_statement(engine: Engine, statement: Statement, actor: str) -> tuple[BankStatement, bool]:
+    """The statement and its lines in one transaction, and whether it is new; lines already known (the same
+    file again, or a notification and then the day's statement) are not stored twice."""
     now = datetime.now(UTC)
     with transaction(engine) as session:
         existing = session.get(BankStatement, statement.key)
         if existing is not None:
-            return existing
+            return existing, False
         ids = [line.id for line in statement.lines]
         known = set(session.exec(select(CashReceipt.id).where(col(CashReceipt.id).in_(ids))).all())
         row = BankStatement(
@@ -112,7 +112,7 @@ def store_statement(engine: Engine, statement: Statement, actor: str) -> BankSta
             actor,
             f"{statement.format} {statement.statement_id} of {statement.account}: {len(ids)} lines",
         )
-    return row
+    return row, True
 
 
 def record_unapplied_card_payment(engine: Engine, payment: PaymentReceived, order_id: str) -> bool:

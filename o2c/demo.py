@@ -66,7 +66,9 @@ async def _bank_statement(client: Client, settings: Settings, invoiced: StatusVi
     ]
     engine = make_engine(settings.resolved_database_url())
     try:
-        statement = await asyncio.to_thread(store_statement, engine, parse_statement("\n".join(rows).encode()), "demo")
+        statement, _ = await asyncio.to_thread(
+            store_statement, engine, parse_statement("\n".join(rows).encode()), "demo"
+        )
     finally:
         engine.dispose()
     handle = await start_cash_application(client, statement.key, "demo.finance")

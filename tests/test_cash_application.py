@@ -116,7 +116,7 @@ async def test_statement_applied_by_reference_number_and_by_hand(
             ]
         )
         statement = parse_statement(data)
-        stored = store_statement(database.engine, statement, "test")
+        stored, _ = store_statement(database.engine, statement, "test")
         assert stored.new_lines == 4
         result = await _run(time_env, task_queue, stored.key, record=f"cash_application_{database.kind}")
         assert (result.receipts, result.applied, result.unapplied, result.delivered) == (4, 2, 2, 2)
@@ -125,7 +125,7 @@ async def test_statement_applied_by_reference_number_and_by_hand(
         _check_books(database)
 
         # The same statement again (and a rematch) changes nothing.
-        again = store_statement(database.engine, parse_statement(data), "test")
+        again, _ = store_statement(database.engine, parse_statement(data), "test")
         assert again.key == stored.key
         assert (await _run(time_env, task_queue, stored.key)).receipts == 0
         rematched = await _run(time_env, task_queue, None)
@@ -172,7 +172,7 @@ async def test_overpayment_partial_and_closed_order(
                 ("20.00", "ACME", "", second.payment_reference, ""),
             ]
         )
-        stored = store_statement(sqlite_db.engine, parse_statement(data), "test")
+        stored, _ = store_statement(sqlite_db.engine, parse_statement(data), "test")
         result = await _run(time_env, task_queue, stored.key)
         assert result.applied == 2
         assert (await over.result()).status == OrderStatus.PAID

@@ -157,10 +157,11 @@ def test_importing_again_changes_nothing(database: Database) -> None:
     from sqlmodel import Session, func, select
 
     data = read("camt053_v02.xml")
-    first = store_statement(database.engine, parse_statement(data), "test")
-    again = store_statement(database.engine, parse_statement(data), "someone else")
+    first, new = store_statement(database.engine, parse_statement(data), "test")
+    again, again_new = store_statement(database.engine, parse_statement(data), "someone else")
+    assert (new, again_new) == (True, False)
     # A re-issued file (other bytes, same entries) is a new statement with no new lines.
-    reissued = store_statement(database.engine, parse_statement(data.replace(b"18:00:00", b"19:00:00")), "test")
+    reissued, _ = store_statement(database.engine, parse_statement(data.replace(b"18:00:00", b"19:00:00")), "test")
     assert (first.new_lines, again.key, again.imported_by) == (3, first.key, "test")
     assert (reissued.key != first.key, reissued.new_lines) == (True, 0)
     with Session(database.engine) as session:

@@ -74,11 +74,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     from activities.receipts import store_statement
 
     statement = _read_statement(args)
-    row = store_statement(_engine(), statement, args.by)
-    print(
-        f"statement {row.statement_id or Path(args.statement).name} ({row.format}, account {row.account or '-'}): "
-        f"{row.lines} lines, {row.new_lines} new; key {row.key}"
-    )
+    row, new = store_statement(_engine(), statement, args.by)
+    name = f"statement {row.statement_id or Path(args.statement).name} ({row.format}, account {row.account or '-'})"
+    if not new:
+        print(f"{name} was imported before ({row.imported_at:%Y-%m-%d %H:%M} by {row.imported_by}): nothing new")
+    else:
+        print(f"{name}: {row.lines} lines, {row.new_lines} new; key {row.key}")
     _print_applied(asyncio.run(_run_cash_application(row.key, args.by)))
     return 0
 
