@@ -12,6 +12,7 @@ encrypted) in a temporary folder on free ports, measures, prints, and takes it a
 
 import asyncio
 import shutil
+import signal
 import socket
 import statistics
 import tempfile
@@ -256,6 +257,11 @@ async def run_bench(what: str, count: int | None, processes: int, concurrency: i
         worker_processes=processes,
     )
     stack = DevStack(settings)
+    # Stopped by SIGTERM or SIGINT (a backgrounded shell job ignores SIGINT), the stack still comes down.
+    main = asyncio.current_task()
+    assert main is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, main.cancel)
     try:
         await stack.start()
         client = await connect(f"127.0.0.1:{settings.temporal_port}", stack.settings)
@@ -267,6 +273,9 @@ async def run_bench(what: str, count: int | None, processes: int, concurrency: i
     except StackError as exc:
         print(f"o2c bench: {exc}")
         return 2
+    except asyncio.CancelledError:
+        print("o2c bench: stopped")
+        return 130
     finally:
         stack.stop()
         shutil.rmtree(state, ignore_errors=True)
