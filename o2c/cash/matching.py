@@ -224,6 +224,9 @@ def _number_key(number: str) -> tuple[int | None, int] | None:
 
 
 class Matcher:
+    """The invoices given are its working state: it lowers their ``open_minor`` as it applies lines (no copy
+    of a million invoices), so give each Matcher invoices of its own."""
+
     def __init__(
         self,
         invoices: Iterable[OpenInvoice],
@@ -372,7 +375,22 @@ class Matcher:
             candidate.confidence = 0.91 if _exact(candidate) else 0.6
             if not _exact(candidate):
                 reason = f"{', '.join(numbers)} named, the amount differs and the payer is unknown"
+        elif not _exact(candidate) and self._fits_elsewhere(line, owner, numbers):
+            # The amount fits other open invoices of the same customer exactly: the number is likelier a
+            # typo than the payment a part or an overpayment.
+            candidate.confidence = 0.6
+            reason = f"{', '.join(numbers)} named, but the amount fits other open invoices of the customer exactly"
         return candidate, reason
+
+    def _fits_elsewhere(self, line: BankLine, customer_id: str, named: list[str]) -> bool:
+        others = [
+            n
+            for n in self._by_customer.get(customer_id, ())
+            if n not in named and self._invoices[n].open_minor > 0 and self._invoices[n].currency == line.currency
+        ]
+        if any(line.amount_minor in self._expected(self._invoices[n], line.booked_on) for n in others):
+            return True
+        return bool(self._subsets(line, others))
 
     def _agreement(self, line: BankLine, customer_id: str, payer: set[str]) -> int:
         """1: the payer is that customer; -1: the payer is somebody else; 0: nobody can tell."""
