@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     codec_token: SecretStr = SecretStr("")  # operators' token for the codec server
     codec_port: int = 8427
     worker_processes: int = Field(default=1, ge=1, le=64)
-    worker_cache_size: int = Field(default=250, ge=0)  # workflows kept in memory per worker process
+    worker_cache_size: int = Field(default=100, ge=0)  # workflows kept in memory per worker process
     worker_activity_slots: int = Field(default=32, ge=1)  # activities at once per process (= threads)
     worker_workflow_slots: int = Field(default=100, ge=1)  # workflow tasks at once per process
     codec_ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
