@@ -246,6 +246,7 @@ class Matcher:
         for numbers in self._by_customer.values():
             numbers.sort(key=lambda n: (self._invoices[n].due_date or date.min, n))
         self._customers: dict[str, Customer] = {}
+        self._identified: tuple[BankLine, tuple[set[str], str, float]] | None = None
         self._by_account: dict[str, set[str]] = defaultdict(set)
         self._by_name: dict[str, set[str]] = defaultdict(set)
         self._by_token: dict[str, set[str]] = defaultdict(set)
@@ -269,6 +270,7 @@ class Matcher:
 
     def add_customer(self, customer: Customer) -> None:
         self._customers[customer.id] = customer
+        self._identified = None
         for account in customer.accounts:
             self._by_account[normalize_account(account)].add(customer.id)
         name = normalize_name(customer.name)
@@ -346,7 +348,7 @@ class Matcher:
                 named.append(found)
         if not named:
             return None, ""
-        payer = self._payer_customers(line)
+        payer = self._identify(line)[0]
         if all(len(found) == 1 for found in named):
             numbers = list(dict.fromkeys(found[0] for found in named))
         else:
@@ -383,11 +385,7 @@ class Matcher:
         return candidate, reason
 
     def _fits_elsewhere(self, line: BankLine, customer_id: str, named: list[str]) -> bool:
-        others = [
-            n
-            for n in self._by_customer.get(customer_id, ())
-            if n not in named and self._invoices[n].open_minor > 0 and self._invoices[n].currency == line.currency
-        ]
+        others = [n for n in self._open_numbers(customer_id, line.currency) if n not in named]
         if any(line.amount_minor in self._expected(self._invoices[n], line.booked_on) for n in others):
             return True
         return bool(self._subsets(line, others))
@@ -410,11 +408,7 @@ class Matcher:
         if len(payer) > 1:
             return None, f"payer {how} matches {len(payer)} customers"
         customer_id = next(iter(payer))
-        open_numbers = [
-            n
-            for n in self._by_customer.get(customer_id, ())
-            if self._invoices[n].open_minor > 0 and self._invoices[n].currency == line.currency
-        ]
+        open_numbers = self._open_numbers(customer_id, line.currency)
         exact = [n for n in open_numbers if line.amount_minor in self._expected(self._invoices[n], line.booked_on)]
         if len(exact) == 1:
             others = [n for n in open_numbers if n != exact[0]]
@@ -474,12 +468,23 @@ class Matcher:
             cached = self._normalized[name] = normalize_name(name)
         return cached
 
-    def _payer_customers(self, line: BankLine) -> set[str]:
-        return self._identify(line)[0]
+    def _open_numbers(self, customer_id: str, currency: str) -> list[str]:
+        """The customer's invoices with something open in that currency, oldest first."""
+        return [
+            n
+            for n in self._by_customer.get(customer_id, ())
+            if self._invoices[n].open_minor > 0 and self._invoices[n].currency == currency
+        ]
 
     def _identify(self, line: BankLine) -> tuple[set[str], str, float]:
-        """Who paid: by account (certain), exact normalized name (nearly), or a fuzzy name among the
-        customers sharing a word with the payer's name (only with a clear lead)."""
+        """Who paid, worked out once per line (the tiers ask in turn; a fuzzy search is not cheap)."""
+        if self._identified is None or self._identified[0] is not line:
+            self._identified = (line, self._identify_payer(line))
+        return self._identified[1]
+
+    def _identify_payer(self, line: BankLine) -> tuple[set[str], str, float]:
+        """By account (certain), exact normalized name (nearly), or a fuzzy name among the customers sharing
+        a word with the payer's name (only with a clear lead)."""
         if line.payer_account:
             by_account = self._by_account.get(normalize_account(line.payer_account))
             if by_account:
