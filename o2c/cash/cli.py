@@ -308,14 +308,10 @@ def _write_matches(out: Any, lines: list[Any], proposals: list[Any]) -> None:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    import gc
+    from o2c.cash.matching import bulk
 
-    # Millions of small acyclic objects: the cyclic collector would only walk them over and over.
-    gc.disable()
-    try:
+    with bulk():
         return _match_files(args)
-    finally:
-        gc.enable()
 
 
 def _match_files(args: argparse.Namespace) -> int:
