@@ -19,7 +19,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
-from activities import build_activities, ledger
+from activities import build_activities
 from activities.receipts import apply_by_hand, store_statement
 from models.activity_io import (
     AdjustBalance,
@@ -33,10 +33,11 @@ from models.activity_io import (
 from models.contract import PaymentChannel, PaymentReceived, PaymentTerms
 from models.money import from_minor
 from models.policy import OrderPolicy
-from models.tables import CashReceipt, Invoice, LedgerEntry, Payment
+from models.tables import Invoice
 from o2c.cash.statements import parse_statement
 from o2c.config import Settings
 from o2c.db import make_engine, migrate
+from tests.books import check_books
 from tests.support import RecordingSendGrid, sample_order
 from tests.test_workflow_paths import ship_all
 
@@ -57,41 +58,6 @@ def activities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, 
     )
     yield engine, {fn.__name__: fn for fn in built}
     engine.dispose()
-
-
-def check_books(engine: Any) -> None:
-    with Session(engine) as session:
-        balances: dict[tuple[str, str], int] = {
-            (currency, account): int(balance)
-            for currency, account, balance in session.exec(
-                select(
-                    LedgerEntry.currency,
-                    LedgerEntry.account,
-                    func.sum(LedgerEntry.debit_minor) - func.sum(LedgerEntry.credit_minor),
-                ).group_by(LedgerEntry.currency, LedgerEntry.account)
-            )
-        }
-        for currency in {c for c, _ in balances}:
-            assert sum(v for (c, _), v in balances.items() if c == currency) == 0, f"{currency} does not balance"
-            open_total = session.exec(
-                select(func.coalesce(func.sum(Invoice.open_minor), 0)).where(Invoice.currency == currency)
-            ).one()
-            assert balances.get((currency, ledger.RECEIVABLES), 0) == open_total, f"{currency} receivables"
-            held = session.exec(
-                select(func.coalesce(func.sum(Payment.unapplied_minor), 0)).where(Payment.currency == currency)
-            ).one()
-            receipts = session.exec(
-                select(func.coalesce(func.sum(CashReceipt.unapplied_minor), 0)).where(
-                    CashReceipt.currency == currency, CashReceipt.amount_minor > 0
-                )
-            ).one()
-            assert -balances.get((currency, ledger.UNAPPLIED_CASH), 0) == held + receipts, f"{currency} unapplied"
-        doubled = session.exec(
-            select(LedgerEntry.journal, LedgerEntry.line_no)
-            .group_by(LedgerEntry.journal, LedgerEntry.line_no)
-            .having(func.count() > 1)
-        ).all()
-        assert not doubled
 
 
 STEPS = st.lists(
