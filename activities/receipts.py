@@ -301,6 +301,21 @@ def _pending(engine: Engine, ids: list[int] | None) -> list[tuple[CashApplicatio
         return [(a, r) for a, r in session.exec(query.order_by(col(CashApplication.id))).all()]
 
 
+def _learn_account(session: Session, customer_id: str, receipt: CashReceipt, now: datetime) -> None:
+    """The next payment from this account is the customer's (tier 3 of the matcher)."""
+    known = session.exec(
+        select(CustomerBankAccount.id).where(
+            CustomerBankAccount.customer_id == customer_id, CustomerBankAccount.account == receipt.payer_account
+        )
+    ).first()
+    if known is None:
+        session.add(
+            CustomerBankAccount(
+                customer_id=customer_id, account=receipt.payer_account, learned_from=receipt.id, created_at=now
+            )
+        )
+
+
 def _settle(engine: Engine, application_id: int, refusal: str | None) -> None:
     """The application delivered (and the payer's account learned for its customer), or refused and its
     money back on the receipt for a person to look at."""
@@ -315,21 +330,7 @@ def _settle(engine: Engine, application_id: int, refusal: str | None) -> None:
             application.status, application.delivered_at = "delivered", now
             order = session.get(Order, application.order_id)
             if receipt.payer_account and order is not None:
-                known = session.exec(
-                    select(CustomerBankAccount.id).where(
-                        CustomerBankAccount.customer_id == order.customer_id,
-                        CustomerBankAccount.account == receipt.payer_account,
-                    )
-                ).first()
-                if known is None:
-                    session.add(
-                        CustomerBankAccount(
-                            customer_id=order.customer_id,
-                            account=receipt.payer_account,
-                            learned_from=receipt.id,
-                            created_at=now,
-                        )
-                    )
+                _learn_account(session, order.customer_id, receipt, now)
             audit(
                 session,
                 f"cash-application:{application.payment_id}",
