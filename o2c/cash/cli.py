@@ -12,7 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from o2c.cash.statements import CsvMapping, StatementError, StatementFormat, minor_to_text, parse_statement
+from models.money import format_money, from_minor
+from o2c.cash.statements import CsvMapping, StatementError, StatementFormat, parse_statement
 from o2c.config import get_settings
 
 
@@ -111,8 +112,8 @@ def cmd_unapplied(args: argparse.Namespace) -> int:
         {
             "receipt": r.id,
             "booked_on": r.booked_on.isoformat(),
-            "unapplied": minor_to_text(r.unapplied_minor, r.currency),
-            "of": minor_to_text(r.amount_minor, r.currency),
+            "unapplied": str(from_minor(r.unapplied_minor, r.currency)),
+            "of": str(from_minor(r.amount_minor, r.currency)),
             "currency": r.currency,
             "payer": r.payer_name,
             "account": r.payer_account,
@@ -183,7 +184,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return await deliver(engine, await connect(), [application_id])
 
     delivered = asyncio.run(tell())
-    money = f"{minor_to_text(application.amount_minor, application.currency)} {application.currency}"
+    money = f"{from_minor(application.amount_minor, application.currency)!s} {application.currency}"
     if delivered.refused:
         print(f"refused: order {args.order_id} is not open; the money is back on receipt {args.receipt}")
         return 1
@@ -278,7 +279,7 @@ def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any
             "line_id": line.id,
             "location": line.where,
             "booked_on": line.booked_on.isoformat(),
-            "amount": minor_to_text(line.amount_minor, line.currency),
+            "amount": str(from_minor(line.amount_minor, line.currency)),
             "currency": line.currency,
             "payer_name": line.payer_name,
             "decision": decision,
@@ -286,7 +287,7 @@ def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any
             "rule": proposal.rule,
             "confidence": proposal.confidence,
             "customer_id": proposal.customer_id or "",
-            "unapplied_amount": minor_to_text(proposal.unapplied_minor, line.currency) if proposal.auto else "",
+            "unapplied_amount": str(from_minor(proposal.unapplied_minor, line.currency)) if proposal.auto else "",
             "flags": " ".join(proposal.flags),
             "reason": proposal.reason,
         }
@@ -296,8 +297,8 @@ def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any
             yield {
                 **base,
                 "invoice_number": allocation.invoice_number,
-                "applied_amount": minor_to_text(allocation.amount_minor, line.currency),
-                "discount": minor_to_text(allocation.discount_minor, line.currency),
+                "applied_amount": str(from_minor(allocation.amount_minor, line.currency)),
+                "discount": str(from_minor(allocation.discount_minor, line.currency)),
             }
 
 

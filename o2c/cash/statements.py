@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
-from models.money import MoneyError, check_currency, exponent, to_minor
+from models.money import MoneyError, check_currency, to_minor
 from o2c.cash.matching import BankLine
 
 
@@ -525,7 +525,3 @@ def _csv(data: bytes, mapping: CsvMapping) -> Statement:
             )
         )
     return Statement(StatementFormat.CSV, "", mapping.account, lines)
-
-
-def minor_to_text(amount_minor: int, currency: str) -> str:
-    return str(Decimal(amount_minor).scaleb(-exponent(currency)))
