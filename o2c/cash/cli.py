@@ -184,7 +184,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return await deliver(engine, await connect(), [application_id])
 
     delivered = asyncio.run(tell())
-    money = f"{from_minor(application.amount_minor, application.currency)!s} {application.currency}"
+    money = format_money(application.amount_minor, application.currency)
     if delivered.refused:
         print(f"refused: order {args.order_id} is not open; the money is back on receipt {args.receipt}")
         return 1
