@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.contract import ChargebackResult, ChargebackStatus
 from models.naming import chargeback_id, stripe_refund_id
-from models.tables import Chargeback, Dispute, LedgerEntry, Payment, Refund, WebhookEvent
+from models.tables import CashReceipt, Chargeback, Dispute, LedgerEntry, Payment, Refund, WebhookEvent
 from o2c.db import transaction
 from o2c.webhook import create_app
 from tests.harness import keep_history, running_worker
@@ -234,6 +234,10 @@ async def test_events_are_verified_acted_on_once_and_kept_when_no_order_takes_th
     assert set(rows) == {"evt_late", "evt_fail"}, "refused and ignored events leave no row"
     payload = rows["evt_late"].payload
     assert payload is not None and json.loads(payload)["amount"] == 12_00, "the payment is kept for cash application"
+    with transaction(database.engine) as session:
+        receipt = session.exec(select(CashReceipt).where(CashReceipt.source == "stripe")).one()
+    assert (receipt.amount_minor, receipt.unapplied_minor, receipt.status) == (12_00, 12_00, "unapplied")
+    assert journal(database, f"receipt:{receipt.id}") == [("1000-cash", 12_00, 0), ("2100-unapplied-cash", 0, 12_00)]
 
 
 class RefusingClient:
