@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func
+from sqlalchemy import func, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
-from activities import build_activities
+from activities import build_activities, ledger
 from activities.receipts import apply_by_hand, store_statement
 from models.activity_io import (
     AdjustBalance,
@@ -33,12 +34,12 @@ from models.activity_io import (
 from models.contract import PaymentChannel, PaymentReceived, PaymentTerms
 from models.money import from_minor
 from models.policy import OrderPolicy
-from models.tables import Invoice
+from models.tables import Invoice, LedgerEntry
 from o2c.cash.statements import parse_statement
 from o2c.config import Settings
-from o2c.db import make_engine, migrate
+from o2c.db import make_engine, migrate, transaction
 from tests.books import check_books
-from tests.support import RecordingSendGrid, sample_order
+from tests.support import Database, RecordingSendGrid, sample_order
 from tests.test_workflow_paths import ship_all
 
 PRICES = {"USD": "19.99", "JPY": "2400", "KWD": "4.125"}
@@ -168,3 +169,13 @@ def _bank_receipt(
     call = (act["apply_payment"], ApplyPayment(order_id=order_id, payment=payment))
     env.run(*call)
     return call
+
+
+def test_posted_lines_cannot_be_changed_or_deleted(database: Database) -> None:
+    with transaction(database.engine) as session:
+        ledger.transfer(session, "test:1", "USD", 100, ledger.CASH, ledger.UNAPPLIED_CASH)
+    for statement in ("UPDATE ledger_entries SET debit_minor = 1", "DELETE FROM ledger_entries"):
+        with pytest.raises(DBAPIError, match="immutable"), transaction(database.engine) as session:
+            session.execute(text(statement))
+    with Session(database.engine) as session:
+        assert len(session.exec(select(LedgerEntry)).all()) == 2
