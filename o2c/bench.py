@@ -198,8 +198,11 @@ async def bench_orders(stack: DevStack, client: Client, count: int, concurrency:
     await asyncio.gather(*(order(i, "w") for i in range(10)), *(bare(i, "w") for i in range(10)))
     ours = await _phase("o2c order", count, concurrency, meter, client, order)
     floor = await _phase(f"bare ({BARE_ACTIVITIES} no-ops)", count, concurrency, meter, client, bare)
-    processes = stack.settings.worker_processes
-    print(f"\no2c bench orders: {count} of each, {concurrency} in flight, {processes} worker process(es)")
+    s = stack.settings
+    print(
+        f"\no2c bench orders: {count} of each, {concurrency} in flight, {s.worker_processes} worker process(es), "
+        f"workflow sandbox {'on' if s.workflow_sandbox else 'off'}"
+    )
     print(HEADER)
     print(ours.row())
     print(floor.row())
@@ -244,7 +247,7 @@ async def bench_idle(stack: DevStack, client: Client, count: int, concurrency: i
     )
 
 
-async def run_bench(what: str, count: int | None, processes: int, concurrency: int) -> int:
+async def run_bench(what: str, count: int | None, processes: int, concurrency: int, sandboxed: bool = False) -> int:
     state = Path(tempfile.mkdtemp(prefix="o2c-bench-"))
     settings = Settings(
         state_dir=state,
@@ -255,6 +258,7 @@ async def run_bench(what: str, count: int | None, processes: int, concurrency: i
         webhook_port=_free_port(),
         codec_port=_free_port(),
         worker_processes=processes,
+        workflow_sandbox=sandboxed,
     )
     stack = DevStack(settings)
     # Stopped by SIGTERM or SIGINT (a backgrounded shell job ignores SIGINT), the stack still comes down.

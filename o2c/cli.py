@@ -106,7 +106,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from o2c.cash.benchmark import bench_match
 
         return bench_match(args.lines, args.invoices, args.seed)
-    return asyncio.run(run_bench(args.what, args.orders, args.processes, args.concurrency))
+    return asyncio.run(run_bench(args.what, args.orders, args.processes, args.concurrency, args.sandbox == "on"))
 
 
 def cmd_mail(args: argparse.Namespace) -> int:
@@ -373,6 +373,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--orders", type=int, help="orders to run (orders: 200; idle: 10000)")
     bench.add_argument("--processes", type=int, default=1, help="worker processes")
     bench.add_argument("--concurrency", type=int, default=50, help="orders in flight at once")
+    bench.add_argument(
+        "--sandbox",
+        choices=["on", "off"],
+        default="off",
+        help="workflow sandbox in the worker (off: as docker-compose runs production; README: Performance)",
+    )
     bench.add_argument("--lines", type=int, default=1_000_000, help="match: statement lines")
     bench.add_argument("--invoices", type=int, help="match: open invoices (default: as many as lines)")
     bench.add_argument("--seed", type=int, default=7, help="match: the generator's seed")

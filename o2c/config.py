@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     worker_cache_size: int = Field(default=100, ge=0)  # workflows kept in memory per worker process
     worker_activity_slots: int = Field(default=32, ge=1)  # activities at once per process (= threads)
     worker_workflow_slots: int = Field(default=100, ge=1)  # workflow tasks at once per process
+    # Run workflow code in the SDK's sandbox (README: Performance). The tests always do; production may
+    # trade the runtime check for about twice the throughput.
+    workflow_sandbox: bool = True
     codec_ui_origins: list[str] = ["http://localhost:8233", "http://127.0.0.1:8233"]
     sendgrid_api_key: SecretStr = SecretStr("SG.local-sink")
     sendgrid_host: str = "http://127.0.0.1:8425"

@@ -107,6 +107,7 @@ class DevStack:
             "O2C_PAYLOAD_KEYS": s.payload_keys.get_secret_value(),
             "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
             "O2C_WORKER_PROCESSES": str(s.worker_processes),
+            "O2C_WORKFLOW_SANDBOX": str(s.workflow_sandbox).lower(),
             "O2C_LOG_LEVEL": s.log_level,
         }
 

@@ -29,6 +29,7 @@ async def running_worker(
     stripe_api: Any = None,
     policy: OrderPolicy | None = None,
     settings: Settings | None = None,
+    sandboxed: bool = True,
 ) -> AsyncIterator[RecordingSendGrid]:
     mail = mail if mail is not None else RecordingSendGrid()
     settings = settings or Settings(database_url=db.url)
@@ -36,7 +37,9 @@ async def running_worker(
         settings, db.engine, policy or OrderPolicy(), sendgrid=mail, stripe_api=stripe_api, client=client
     )
     with concurrent.futures.ThreadPoolExecutor(max_workers=32) as executor:
-        async with build_worker(client, activities, executor, task_queue=task_queue):
+        # Workflows run in the sandbox under test whatever the environment says, unless a test asks.
+        runner = settings.model_copy(update={"workflow_sandbox": sandboxed})
+        async with build_worker(client, activities, executor, task_queue=task_queue, settings=runner):
             yield mail
 
 

@@ -4,18 +4,22 @@ local activities and search attributes are upserted only when the order rests. A
 the invoice rests twice more (waiting for shipment, waiting for payment: a timer started and cancelled
 and a workflow task each), so its budget is 46. Counted on real runs; the histories are kept for replay."""
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from models.contract import OrderStatus, PaymentChannel, PaymentMethod, PaymentReceived, ShipmentDispatched, ShippedLine
+from o2c.temporal import DATA_CONVERTER
 from tests.harness import eventually, keep_history, running_worker, start
 from tests.support import Database, FakeStripe, sample_order
+from workers.worker import WORKFLOWS, sandbox
 
 BUDGET = 40
 BANK_TRANSFER_BUDGET = 46
@@ -71,3 +75,36 @@ async def test_card_happy_path_fits_the_budget(
     print(f"\ncard happy path: {sum(counted.values())} events {dict(counted)}")
     assert counted["ACTIVITY_TASK_SCHEDULED"] == 2, "the email and the charge"
     assert sum(counted.values()) <= BUDGET
+
+
+async def test_unsandboxed_worker_makes_the_same_history(
+    time_env: WorkflowEnvironment, sqlite_db: Database, task_queue: str
+) -> None:
+    """Production may run without the sandbox (O2C_WORKFLOW_SANDBOX=false): the same order then runs the same
+    activities in the same order, and its history replays in the sandbox."""
+    runs = []
+    stripe = FakeStripe([])  # one for both orders: its PaymentIntent ids go on counting
+    for sandboxed in (True, False):
+        order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method="pm_card_visa")
+        async with running_worker(time_env.client, sqlite_db, task_queue, stripe_api=stripe, sandboxed=sandboxed):
+            handle = await start(time_env.client, order, task_queue)
+            await handle.signal("shipment_dispatched", SHIPMENT)
+            assert (await handle.result()).status == OrderStatus.PAID
+        history = await handle.fetch_history()
+        runs.append(activities_run(history))
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=sandbox())
+        await replayer.replay_workflow(history)
+    assert runs[0] == runs[1]
+    assert runs[0][0] == "record_order" and runs[0][-1] == "close_order"
+
+
+def activities_run(history: WorkflowHistory) -> list[str]:
+    """Activity types in the order the workflow ran them, local ones read from their markers."""
+    names = []
+    for event in history.events:
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
+        elif event.marker_recorded_event_attributes.marker_name == "core_local_activity":
+            data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
+            names.append(json.loads(data)["activity_type"])
+    return names

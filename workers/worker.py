@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
@@ -50,6 +50,14 @@ def sandbox() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH))
 
 
+def workflow_runner(sandboxed: bool) -> WorkflowRunner:
+    """The sandbox re-imports a workflow's module for every run it starts or replays and enters itself for
+    every payload the worker encodes or decodes: about half the worker's CPU on the happy path. It checks
+    at run time what the test suite and the replay tests (always sandboxed) have checked before release,
+    so a production worker may go without it (``O2C_WORKFLOW_SANDBOX=false``; README: Performance)."""
+    return sandbox() if sandboxed else UnsandboxedWorkflowRunner()
+
+
 def build_worker(
     client: Client,
     activities: list[Callable[..., Any]],
@@ -68,7 +76,7 @@ def build_worker(
         workflows=[*WORKFLOWS, *BENCH],
         activities=[*activities, noop],
         activity_executor=executor,
-        workflow_runner=sandbox(),
+        workflow_runner=workflow_runner(settings.workflow_sandbox),
         max_concurrent_activities=settings.worker_activity_slots,
         max_concurrent_local_activities=settings.worker_activity_slots,
         max_concurrent_workflow_tasks=settings.worker_workflow_slots,
@@ -84,7 +92,9 @@ async def run_worker(client: Client, settings: Settings, policy: OrderPolicy | N
         structlog.get_logger("o2c.worker").warning("payloads are NOT encrypted: set O2C_PAYLOAD_KEYS (README)")
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_slots) as executor:
         worker = build_worker(client, activities, executor, settings=settings)
-        structlog.get_logger("o2c.worker").info("worker started", task_queue=TASK_QUEUE, pid=os.getpid())
+        structlog.get_logger("o2c.worker").info(
+            "worker started", task_queue=TASK_QUEUE, pid=os.getpid(), sandboxed=settings.workflow_sandbox
+        )
         try:
             await worker.run()
         except asyncio.CancelledError:
