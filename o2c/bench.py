@@ -5,7 +5,7 @@ encrypted) in a temporary folder on free ports, measures, prints, and takes it a
 - ``orders``: N orders through the whole happy path (card on file: approved, shipped at once, invoiced,
   emailed, charged, closed) and, on the same worker in the same run, N bare workflows of eight no-op
   activities: throughput of both and their ratio, start-to-closed latency, history events and estimated
-  billable actions per workflow, CPU of server and worker, worker memory.
+  billable actions per workflow, CPU of server, worker and the rest, worker memory.
 - ``idle``: N bank-transfer orders invoiced and left waiting on their reminder timers: worker memory
   (bounded by the workflow cache) and how quickly the server still answers.
 """
@@ -61,6 +61,7 @@ class Phase:
     latencies: list[float]
     server_cpu: float
     worker_cpu: float
+    rest_cpu: float
     worker_rss_mb: float
     events: float
     actions: float
@@ -74,33 +75,37 @@ class Phase:
         p99 = sorted(self.latencies)[max(0, round(len(self.latencies) * 0.99) - 1)]
         return (
             f"{self.label:<16}{self.count:>6}{self.rate:>9.1f}/s{p50:>9.2f} s{p99:>9.2f} s{self.events:>8.1f}"
-            f"{self.actions:>9.1f}{self.server_cpu:>9.0%}{self.worker_cpu:>9.0%}{self.worker_rss_mb:>9.0f} MB"
+            f"{self.actions:>9.1f}{self.server_cpu:>9.0%}{self.worker_cpu:>9.0%}{self.rest_cpu:>9.0%}"
+            f"{self.worker_rss_mb:>9.0f} MB"
         )
 
 
 HEADER = (
     f"{'':<16}{'count':>6}{'throughput':>11}{'p50':>11}{'p99':>11}{'events':>8}{'actions':>9}"
-    f"{'server':>9}{'worker':>9}{'worker RSS':>12}"
+    f"{'server':>9}{'worker':>9}{'rest':>9}{'worker RSS':>12}"
 )
 
 
 class Meter:
-    """CPU (cores used over the phase) of the Temporal server and of every worker process, and their RSS."""
+    """CPU (cores used over the phase) of the Temporal server, of every worker process and of the rest (the
+    stand-ins for Stripe and SendGrid, the webhook receiver, the codec server and this client), and the
+    workers' RSS."""
 
     def __init__(self, stack: DevStack) -> None:
         by_name = {child.name: psutil.Process(child.process.pid) for child in stack.children}
-        self.server = by_name["temporal"]
-        self.worker = by_name["worker"]
+        self.server = by_name.pop("temporal")
+        self.worker = by_name.pop("worker")
+        self.rest = [*by_name.values(), psutil.Process()]
 
     def workers(self) -> list[psutil.Process]:
         return [self.worker, *self.worker.children(recursive=True)]
 
-    def cpu(self) -> tuple[float, float]:
+    def cpu(self) -> tuple[float, float, float]:
         def total(process: psutil.Process) -> float:
             times = process.cpu_times()
             return float(times.user + times.system)
 
-        return total(self.server), sum(total(p) for p in self.workers())
+        return total(self.server), sum(total(p) for p in self.workers()), sum(total(p) for p in self.rest)
 
     def rss_mb(self) -> float:
         return sum(p.memory_info().rss for p in self.workers()) / 2**20
@@ -146,6 +151,7 @@ async def _phase(
         latencies,
         (cpu_after[0] - cpu_before[0]) / seconds,
         (cpu_after[1] - cpu_before[1]) / seconds,
+        (cpu_after[2] - cpu_before[2]) / seconds,
         rss,
         events,
         actions,

@@ -165,7 +165,7 @@ class DevStack:
 
         await wait_until("Temporal dev server", temporal_ready, temporal)
         localstripe = self.spawn(
-            "localstripe", [tool("localstripe"), "--port", str(s.localstripe_port), "--from-scratch"]
+            "localstripe", [sys.executable, "-m", "o2c.fakestripe", "--port", str(s.localstripe_port)]
         )
         await wait_until(
             "localstripe",
@@ -189,13 +189,16 @@ class DevStack:
         await wait_until("worker", worker_ready, worker)
 
     async def register_webhook(self) -> None:
+        from o2c.webhook import HANDLED_EVENTS
+
         s = self.settings
         async with httpx.AsyncClient() as http:
             response = await http.post(
                 f"http://127.0.0.1:{s.localstripe_port}/_config/webhooks/o2c",
-                data={
+                json={
                     "url": f"http://127.0.0.1:{s.webhook_port}/stripe/webhook",
                     "secret": s.stripe_webhook_secret.get_secret_value(),
+                    "events": sorted(HANDLED_EVENTS),
                 },
                 auth=(s.stripe_api_key.get_secret_value(), ""),
             )

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -85,7 +86,7 @@ def task_queue() -> str:
 def localstripe() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [binary("localstripe"), "--port", str(port), "--from-scratch"],
+        [sys.executable, "-m", "o2c.fakestripe", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -28,6 +28,7 @@ from o2c.db import transaction
 from o2c.paylink import PayPage
 from o2c.sendgrid_sink import create_app as sink_app
 from o2c.temporal import DATA_CONVERTER
+from o2c.webhook import HANDLED_EVENTS
 from o2c.webhook import create_app as webhook_app
 from tests.harness import eventually, running_worker
 from tests.seed import add_customer, add_shipped_order
@@ -39,11 +40,15 @@ SECRET = "whsec_test_integration"
 
 @asynccontextmanager
 async def localstripe_webhook(http: httpx.AsyncClient, localstripe: str, webhook_port: int) -> AsyncIterator[None]:
-    """localstripe delivers its events to our receiver while the block runs (and to nobody after)."""
+    """localstripe delivers its events to our receiver while the block runs (and to nobody after): only the
+    events the receiver handles, as the dev stack and a real Stripe endpoint are registered."""
     url = f"{localstripe}/_config/webhooks/o2c-{webhook_port}"
-    await http.post(
-        url, auth=("sk_test_x", ""), data={"url": f"http://127.0.0.1:{webhook_port}/stripe/webhook", "secret": SECRET}
-    )
+    endpoint = {
+        "url": f"http://127.0.0.1:{webhook_port}/stripe/webhook",
+        "secret": SECRET,
+        "events": sorted(HANDLED_EVENTS),
+    }
+    await http.post(url, auth=("sk_test_x", ""), json=endpoint)
     try:
         yield
     finally:

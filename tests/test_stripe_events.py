@@ -268,3 +268,12 @@ async def test_nothing_is_acknowledged_that_temporal_did_not_accept(
         retried = await post(http, event("evt_x", "payment_intent.succeeded", intent))
     assert refused.status_code == 503, "Stripe retries"
     assert retried.status_code == 200 and retried.json()["outcome"].startswith("unapplied")
+
+
+def test_the_endpoint_is_registered_for_exactly_the_events_handled() -> None:
+    """The dev stack registers HANDLED_EVENTS with Stripe: an event with a handler but not in it would never
+    arrive, and one in it without a handler would be posted only to be dropped."""
+    from o2c.webhook import HANDLED_EVENTS, StripeEvents
+
+    receiver = StripeEvents(client=None, signing_secret=SECRET, engine=None)  # type: ignore[arg-type]
+    assert set(receiver._handlers) == HANDLED_EVENTS

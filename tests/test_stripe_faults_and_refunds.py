@@ -2,6 +2,7 @@
 the charge and the refund still happen exactly once; refunds of paid invoices on the real workflow."""
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -237,3 +238,14 @@ async def test_refund_of_a_paid_invoice_goes_back_to_the_card_once(
     subjects = mail.subjects()
     assert subjects.count(f"Credit note {result.credit_note_number} for invoice {number}") == 1
     assert subjects.count(f"Refund for invoice {number}") == 1
+
+
+def test_localstripe_keeps_no_disk_copy(localstripe: str) -> None:
+    """o2c.fakestripe starts localstripe without its pickle of the whole store after every write (O(store)
+    per request, and one file for every localstripe on the machine)."""
+    copy = Path("/tmp/localstripe.pickle")
+    before = copy.stat().st_mtime_ns if copy.exists() else None
+    client = stripe_client(Settings(stripe_api_base=localstripe))
+    created = client.v1.customers.create(params={"email": "disk@example.com"})
+    assert client.v1.customers.retrieve(created.id).email == "disk@example.com"
+    assert (copy.stat().st_mtime_ns if copy.exists() else None) == before
