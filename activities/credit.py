@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from temporalio import activity
 
@@ -103,28 +104,40 @@ def payment_history(session: Session, customer_id: str, today: date, lookback_da
     """Invoices issued in the window: settled ones by how late their last payment (or write-off) came,
     open ones by how far past due they are today; fully credited and not-yet-due ones do not count."""
     since = today - timedelta(days=lookback_days)
-    invoices = session.exec(select(Invoice).where(Invoice.customer_id == customer_id, Invoice.issued_on >= since)).all()
+    # One statement however long the customer's history: when each invoice was last paid or written off.
+    paid_at = (
+        select(func.max(Payment.received_at))
+        .join(PaymentApplication, col(PaymentApplication.payment_id) == col(Payment.id))
+        .where(col(PaymentApplication.invoice_number) == col(Invoice.number))
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    written_off_at = (
+        select(func.max(BalanceAdjustment.created_at))
+        .where(
+            col(BalanceAdjustment.order_id) == col(Invoice.order_id),
+            col(BalanceAdjustment.invoice_number) == col(Invoice.number),
+            BalanceAdjustment.kind == "write_off",
+        )
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    invoices = session.execute(
+        sa_select(col(Invoice.open_minor), col(Invoice.due_date), paid_at, written_off_at).where(
+            col(Invoice.customer_id) == customer_id, col(Invoice.issued_on) >= since
+        )
+    ).all()
     considered = late = days_beyond = 0
-    for invoice in invoices:
-        if invoice.open_minor > 0:
-            settled_on: date | None = today if invoice.due_date < today else None
+    for open_minor, due_on, paid, written_off in invoices:
+        if open_minor > 0:
+            settled_on: date | None = today if due_on < today else None
         else:
-            paid = session.exec(
-                select(func.max(Payment.received_at))
-                .join(PaymentApplication, col(PaymentApplication.payment_id) == col(Payment.id))
-                .where(PaymentApplication.invoice_number == invoice.number)
-            ).one()
-            written_off = session.exec(
-                select(func.max(BalanceAdjustment.created_at)).where(
-                    BalanceAdjustment.invoice_number == invoice.number, BalanceAdjustment.kind == "write_off"
-                )
-            ).one()
             moments = [m for m in (paid, written_off) if m is not None]
             settled_on = max(moments).date() if moments else None
         if settled_on is None:
             continue
         considered += 1
-        beyond = max(0, (settled_on - invoice.due_date).days)
+        beyond = max(0, (settled_on - due_on).days)
         days_beyond += beyond
         late += beyond > 0
     disputes = session.exec(

@@ -164,7 +164,12 @@ def render_pdf(doc: BillingDocument) -> bytes:
 
     def line(text: str, size: float = 9, bold: bool = False, height: float = 4.6) -> None:
         pdf.use(size, bold)
-        pdf.multi_cell(0, height, t(text), new_x="LMARGIN", new_y="NEXT")
+        shown = t(text)
+        # Most lines fit: a cell skips the line breaker, which measures character by character.
+        if pdf.get_string_width(shown) + 2 * pdf.c_margin <= pdf.epw:
+            pdf.cell(0, height, shown, new_x="LMARGIN", new_y="NEXT")
+        else:
+            pdf.multi_cell(0, height, shown, new_x="LMARGIN", new_y="NEXT")
 
     line(seller.name, 14, bold=True, height=7)
     line(" · ".join(seller.address_lines), 8)

@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.credit import CreditActivities, PaymentHistory, PaymentHistoryScorer, load_scorer
 from models.activity_io import CreditAssessment, CreditCheck, CreditRecheck, RiskScore
 from models.policy import CreditRules
-from models.tables import CreditDecision, Customer, Dispute, Order
+from models.tables import BalanceAdjustment, CreditDecision, Customer, Dispute, Order
 from o2c.config import Settings
 from o2c.db import transaction
 from o2c.policies import PolicyFileError, load_credit_rules
@@ -118,6 +118,31 @@ def test_late_payer_held_by_risk_score(database: Database) -> None:
     assert risk.score == 90  # 2*25 + 40*1
     assert assessment.decision == "hold"
     assert "risk score 90" in assessment.reason
+
+
+def test_a_written_off_invoice_counts_as_settled_when_written_off(database: Database) -> None:
+    """Settled by a write-off 40 days past due (and a part payment 5 days past due before it): 40 days late.
+    One statement reads every invoice's last payment and write-off, however many invoices there are."""
+    add_customer(database)
+    due = TODAY - timedelta(days=90)
+    order = add_order(database, "PAST", 1_00)
+    add_invoice(database, "INV-W", order, 1_00, due, paid_on=due + timedelta(days=5))
+    with transaction(database.engine) as session:
+        session.add(
+            BalanceAdjustment(
+                dedupe_key="wo-1",
+                kind="write_off",
+                order_id=order,
+                invoice_number="INV-W",
+                amount_minor=50,
+                reason="uncollectable",
+                actor="cfo",
+                created_at=datetime.combine(due + timedelta(days=40), datetime.min.time(), UTC),
+            )
+        )
+    add_order(database, "O1", 1_00)
+    risk = check(database, "O1").figures.risk  # type: ignore[union-attr]
+    assert (risk.invoices_considered, risk.late_payments, risk.avg_days_beyond_terms) == (1, 1, "40.0")
 
 
 def test_punctual_payer_scores_zero_and_a_newcomer_has_no_score(database: Database) -> None:
