@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 from temporalio import activity
 
@@ -49,17 +50,21 @@ def order_total_minor(order: PlaceOrder) -> int:
 
 
 def audit(session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str) -> None:
-    if session.exec(select(AuditEntry.id).where(AuditEntry.dedupe_key == dedupe_key)).first() is None:
-        session.add(
-            AuditEntry(
-                dedupe_key=dedupe_key,
-                order_id=order_id,
-                event=event,
-                actor=actor,
-                detail=detail[:4000],
-                created_at=datetime.now(UTC),
-            )
+    """One entry per dedupe key: a retried step's second entry is dropped by the database (one statement,
+    where reading first and adding through the unit of work cost a query and a flush)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(AuditEntry)
+        .values(
+            dedupe_key=dedupe_key,
+            order_id=order_id,
+            event=event,
+            actor=actor,
+            detail=detail[:4000],
+            created_at=datetime.now(UTC),
         )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
 
 
 def load_order(session: Session, order_id: str) -> Order:
