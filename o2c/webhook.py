@@ -182,10 +182,13 @@ class StripeEvents:
         if not order_id:
             return Outcome(text="ignored: no order_id in metadata")
         payment = payment_from_intent(intent, created)
+        # A card-on-file charge: the order applied it from the charge's own answer (and has mostly closed
+        # by now). Asked first, so the order is not woken to learn what it already knows.
+        if await run_in_threadpool(self._applied, payment.payment_id):
+            return Outcome(text="already applied", order_id=order_id)
         if await self._signal_order(order_id, "payment_received", payment):
             return Outcome(text="signalled payment_received", order_id=order_id)
-        if await run_in_threadpool(self._applied, payment.payment_id):
-            # A card-on-file charge: the order applied it from the charge's own answer and closed.
+        if await run_in_threadpool(self._applied, payment.payment_id):  # applied while we signalled
             return Outcome(text="already applied", order_id=order_id)
         # Into the cash-application exception queue, booked to unapplied cash, for finance to apply or refund.
         await run_in_threadpool(record_unapplied_card_payment, self._engine, payment, order_id)

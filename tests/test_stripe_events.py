@@ -270,6 +270,25 @@ async def test_nothing_is_acknowledged_that_temporal_did_not_accept(
     assert retried.status_code == 200 and retried.json()["outcome"].startswith("unapplied")
 
 
+async def test_a_charge_the_order_applied_itself_does_not_wake_the_order(database: Database) -> None:
+    """payment_intent.succeeded for a card-on-file charge the order already applied from the charge's own
+    answer: answered from the database, without a signal (this client would refuse one)."""
+    paid_order(database)
+    intent = {
+        "id": "pi_paid",
+        "object": "payment_intent",
+        "amount": 30_00,
+        "currency": "usd",
+        "status": "succeeded",
+        "metadata": {"order_id": "O1"},
+    }
+    app = create_app(RefusingClient(), SECRET, database.engine)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhook") as http:
+        answer = await post(http, event("evt_paid", "payment_intent.succeeded", intent))
+    assert answer.status_code == 200
+    assert answer.json() == {"outcome": "already applied"}
+
+
 def test_the_endpoint_is_registered_for_exactly_the_events_handled() -> None:
     """The dev stack registers HANDLED_EVENTS with Stripe: an event with a handler but not in it would never
     arrive, and one in it without a handler would be posted only to be dropped."""
