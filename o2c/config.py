@@ -27,8 +27,7 @@ class Settings(BaseSettings):
     codec_port: int = 8427
     worker_processes: int = Field(default=1, ge=1, le=64)
     worker_cache_size: int = Field(default=100, ge=0)  # workflows kept in memory per worker process
-    worker_activity_slots: int = Field(default=32, ge=1)  # activities at once per process
-    worker_activity_threads: int = Field(default=8, ge=1)  # threads running them, and local activities at once
+    worker_activity_slots: int = Field(default=32, ge=1)  # activities at once per process (= threads)
     worker_workflow_slots: int = Field(default=100, ge=1)  # workflow tasks at once per process
     # Run workflow code in the SDK's sandbox (README: Performance). The tests always do; production may
     # trade the runtime check for about twice the throughput.

@@ -78,7 +78,7 @@ def build_worker(
         activity_executor=executor,
         workflow_runner=workflow_runner(settings.workflow_sandbox),
         max_concurrent_activities=settings.worker_activity_slots,
-        max_concurrent_local_activities=settings.worker_activity_threads,
+        max_concurrent_local_activities=settings.worker_activity_slots,
         max_concurrent_workflow_tasks=settings.worker_workflow_slots,
         max_cached_workflows=settings.worker_cache_size,
     )
@@ -90,7 +90,7 @@ async def run_worker(client: Client, settings: Settings, policy: OrderPolicy | N
     activities = build_activities(settings, engine, policy or load_order_policy(settings), client=client)
     if not settings.resolved_payload_keys():
         structlog.get_logger("o2c.worker").warning("payloads are NOT encrypted: set O2C_PAYLOAD_KEYS (README)")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_slots) as executor:
         worker = build_worker(client, activities, executor, settings=settings)
         structlog.get_logger("o2c.worker").info(
             "worker started", task_queue=TASK_QUEUE, pid=os.getpid(), sandboxed=settings.workflow_sandbox
