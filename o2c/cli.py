@@ -106,7 +106,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from o2c.cash.benchmark import bench_match
 
         return bench_match(args.lines, args.invoices, args.seed)
-    return asyncio.run(run_bench(args.what, args.orders, args.processes, args.concurrency, args.sandbox == "on"))
+    return asyncio.run(
+        run_bench(args.what, args.orders, args.processes, args.concurrency, args.sandbox == "on", args.rounds)
+    )
 
 
 def cmd_mail(args: argparse.Namespace) -> int:
@@ -373,6 +375,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--orders", type=int, help="orders to run (orders: 200; idle: 10000)")
     bench.add_argument("--processes", type=int, default=1, help="worker processes")
     bench.add_argument("--concurrency", type=int, default=50, help="orders in flight at once")
+    bench.add_argument(
+        "--rounds", type=int, default=4, help="orders: o2c and bare workflows take turns in this many rounds"
+    )
     bench.add_argument(
         "--sandbox",
         choices=["on", "off"],
