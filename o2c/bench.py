@@ -251,20 +251,29 @@ async def bench_idle(stack: DevStack, client: Client, count: int, concurrency: i
     o2c = O2CClient(client)
     run = uuid.uuid4().hex[:6]
     meter = Meter(stack)
-    gate = asyncio.Semaphore(concurrency)
+    # Paced: at most this many orders between start and invoice. Started all at once, more orders than the
+    # workflow cache holds would be evicted and replayed at every step, and placing would crawl.
+    window = max(1, min(concurrency, stack.settings.worker_cache_size // 2))
     began = time.monotonic()
 
     async def place(index: int) -> None:
-        async with gate:
-            order_id = f"I{run}-{index:05d}"
-            await o2c.start_order(_order(order_id, card=False, customers=None))
-            await o2c.ship(order_id, SHIPMENT)
+        order_id = f"I{run}-{index:05d}"
+        await o2c.start_order(_order(order_id, card=False, customers=None))
+        await o2c.ship(order_id, SHIPMENT)
 
-    await asyncio.gather(*(place(i) for i in range(count)))
     query = f'OrderStatus = "INVOICED" AND WorkflowId STARTS_WITH "order-I{run}"'
-    while (invoiced := (await client.count_workflows(query)).count) < count:
-        await asyncio.sleep(2)
-        print(f"  {invoiced} of {count} invoiced and waiting …", flush=True)
+    started = invoiced = 0
+    reported = began
+    while invoiced < count:
+        batch = min(window - (started - invoiced), count - started)
+        if batch > 0:
+            await asyncio.gather(*(place(started + i) for i in range(batch)))
+            started += batch
+        await asyncio.sleep(0.5)
+        invoiced = (await client.count_workflows(query)).count
+        if time.monotonic() - reported > 30:
+            reported = time.monotonic()
+            print(f"  {invoiced} of {count} invoiced and waiting …", flush=True)
     placed = time.monotonic() - began
     await asyncio.sleep(10)  # let the worker settle with every order resting on its timer
     rss = meter.rss_mb()
