@@ -250,20 +250,28 @@ class RefusingClient:
         raise RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")
 
 
+def succeeded_intent(intent_id: str, amount_minor: int, order_id: str) -> dict[str, Any]:
+    return {
+        "id": intent_id,
+        "object": "payment_intent",
+        "amount": amount_minor,
+        "currency": "usd",
+        "status": "succeeded",
+        "metadata": {"order_id": order_id},
+    }
+
+
+async def post_while_temporal_is_down(database: Database, body: dict[str, Any]) -> httpx.Response:
+    down = create_app(RefusingClient(), SECRET, database.engine)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=down), base_url="http://webhook") as http:
+        return await post(http, body)
+
+
 async def test_nothing_is_acknowledged_that_temporal_did_not_accept(
     time_env: WorkflowEnvironment, database: Database, task_queue: str
 ) -> None:
-    intent = {
-        "id": "pi_x",
-        "object": "payment_intent",
-        "amount": 5_00,
-        "currency": "usd",
-        "status": "succeeded",
-        "metadata": {"order_id": "O9"},
-    }
-    down = create_app(RefusingClient(), SECRET, database.engine)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=down), base_url="http://webhook") as http:
-        refused = await post(http, event("evt_x", "payment_intent.succeeded", intent))
+    intent = succeeded_intent("pi_x", 5_00, "O9")
+    refused = await post_while_temporal_is_down(database, event("evt_x", "payment_intent.succeeded", intent))
     async with webhook(time_env, database, task_queue) as http:
         retried = await post(http, event("evt_x", "payment_intent.succeeded", intent))
     assert refused.status_code == 503, "Stripe retries"
@@ -274,17 +282,8 @@ async def test_a_charge_the_order_applied_itself_does_not_wake_the_order(databas
     """payment_intent.succeeded for a card-on-file charge the order already applied from the charge's own
     answer: answered from the database, without a signal (this client would refuse one)."""
     paid_order(database)
-    intent = {
-        "id": "pi_paid",
-        "object": "payment_intent",
-        "amount": 30_00,
-        "currency": "usd",
-        "status": "succeeded",
-        "metadata": {"order_id": "O1"},
-    }
-    app = create_app(RefusingClient(), SECRET, database.engine)  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhook") as http:
-        answer = await post(http, event("evt_paid", "payment_intent.succeeded", intent))
+    intent = succeeded_intent("pi_paid", 30_00, "O1")
+    answer = await post_while_temporal_is_down(database, event("evt_paid", "payment_intent.succeeded", intent))
     assert answer.status_code == 200
     assert answer.json() == {"outcome": "already applied"}
 
