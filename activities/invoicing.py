@@ -12,7 +12,7 @@ from temporalio import activity
 from activities import ledger
 from activities.archive import archive, invoice_document
 from activities.context import business_error, log
-from activities.orders import audit, load_order
+from activities.orders import audit, load_order, write_shipment
 from models.activity_io import ErrorType, InvoiceIssued, IssueCharge, IssueInvoice, LateFeeRaised, RaiseLateFee
 from models.contract import OrderStatus
 from models.invoicing import HUNDRED, due_date, early_payment_discount, late_fee_minor, line_amounts, rf_reference
@@ -63,6 +63,8 @@ class InvoicingActivities:
     @activity.defn(name="issue_invoice")
     def issue_invoice(self, request: IssueInvoice) -> InvoiceIssued:
         with transaction(self._engine) as session:
+            for shipment in request.record_shipments:
+                write_shipment(session, shipment)
             existing = session.exec(
                 select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.invoice_key)
             ).first()

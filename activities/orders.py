@@ -74,6 +74,30 @@ def load_order(session: Session, order_id: str) -> Order:
     return order
 
 
+def write_shipment(session: Session, request: RecordShipment) -> None:
+    """A dispatched shipment and its lines, once per shipment id (a retry finds it written)."""
+    shipment = request.shipment
+    existing = session.exec(
+        select(Shipment.id).where(Shipment.order_id == request.order_id, Shipment.shipment_id == shipment.shipment_id)
+    ).first()
+    if existing is not None:
+        return
+    row = Shipment(
+        order_id=request.order_id,
+        shipment_id=shipment.shipment_id,
+        carrier=shipment.carrier,
+        tracking_number=shipment.tracking_number,
+        exception=request.exception,
+        dispatched_at=shipment.dispatched_at or datetime.now(UTC),
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    for line in shipment.lines:
+        session.add(ShipmentLine(shipment_row_id=row.id, sku=line.sku, quantity=line.quantity))
+    log(request.order_id).info("shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception)
+
+
 class OrderActivities:
     def __init__(
         self,
@@ -212,29 +236,8 @@ class OrderActivities:
 
     @activity.defn(name="record_shipment")
     def record_shipment(self, request: RecordShipment) -> None:
-        shipment = request.shipment
         with transaction(self._engine) as session:
-            existing = session.exec(
-                select(Shipment.id).where(
-                    Shipment.order_id == request.order_id, Shipment.shipment_id == shipment.shipment_id
-                )
-            ).first()
-            if existing is not None:
-                return
-            row = Shipment(
-                order_id=request.order_id,
-                shipment_id=shipment.shipment_id,
-                carrier=shipment.carrier,
-                tracking_number=shipment.tracking_number,
-                exception=request.exception,
-                dispatched_at=shipment.dispatched_at or datetime.now(UTC),
-            )
-            session.add(row)
-            session.flush()
-            assert row.id is not None
-            for line in shipment.lines:
-                session.add(ShipmentLine(shipment_row_id=row.id, sku=line.sku, quantity=line.quantity))
-        log(request.order_id).info("shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception)
+            write_shipment(session, request)
 
     @activity.defn(name="record_delivery")
     def record_delivery(self, request: RecordDelivery) -> None:

@@ -4,18 +4,22 @@ local activities and search attributes are upserted only when the order rests. A
 the invoice rests twice more (waiting for shipment, waiting for payment: a timer started and cancelled
 and a workflow task each), so its budget is 46. Counted on real runs; the histories are kept for replay."""
 
+import asyncio
 import json
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from models.contract import OrderStatus, PaymentChannel, PaymentMethod, PaymentReceived, ShipmentDispatched, ShippedLine
+from models.tables import Invoice, Shipment
+from o2c.db import transaction
 from o2c.temporal import DATA_CONVERTER
 from tests.harness import eventually, keep_history, running_worker, start
 from tests.support import Database, FakeStripe, sample_order
@@ -54,7 +58,7 @@ async def test_bank_transfer_happy_path_fits_the_budget(
         await handle.signal("payment_received", payment)
         assert (await handle.result()).status == OrderStatus.PAID
         counted = await events(handle)
-        await keep_history(handle, "paid_on_time_local")
+        await keep_history(handle, "paid_on_time_folded")
     print(f"\nbank transfer happy path: {sum(counted.values())} events {dict(counted)}")
     assert counted["MARKER_RECORDED"] >= 6, "database writes ran as local activities"
     assert counted["ACTIVITY_TASK_SCHEDULED"] == 1, "only the email is a normal activity"
@@ -71,7 +75,7 @@ async def test_card_happy_path_fits_the_budget(
         await handle.signal("shipment_dispatched", SHIPMENT)
         assert (await handle.result()).status == OrderStatus.PAID
         counted = await events(handle)
-        await keep_history(handle, "card_paid_local")
+        await keep_history(handle, "card_paid_folded")
     print(f"\ncard happy path: {sum(counted.values())} events {dict(counted)}")
     assert counted["ACTIVITY_TASK_SCHEDULED"] == 2, "the email and the charge"
     assert sum(counted.values()) <= BUDGET
@@ -108,3 +112,44 @@ def activities_run(history: WorkflowHistory) -> list[str]:
             data = event.marker_recorded_event_attributes.details["data"].payloads[0].data
             names.append(json.loads(data)["activity_type"])
     return names
+
+
+async def test_a_shipment_is_written_with_its_invoice_or_before_the_order_rests(
+    time_env: WorkflowEnvironment, database: Database, task_queue: str
+) -> None:
+    """The shipment that completes the order is written by issue_invoice in the invoice's own transaction
+    (one local activity, not two); a partial one, with no invoice coming yet, is written before the order
+    waits for the rest, so the database always knows what shipped."""
+    order = sample_order(payment_method=PaymentMethod.CARD_ON_FILE, stripe_payment_method="pm_card_visa")
+    first = SHIPMENT.model_copy(update={"shipment_id": "S1", "lines": [ShippedLine(sku="WIDGET", quantity=1)]})
+    rest = SHIPMENT.model_copy(
+        update={"shipment_id": "S2", "lines": [*first.lines, ShippedLine(sku="GADGET", quantity=1)]}
+    )
+    async with running_worker(time_env.client, database, task_queue, stripe_api=FakeStripe([])):
+        handle = await start(time_env.client, order, task_queue)
+        await handle.signal("shipment_dispatched", first)
+        # No invoice comes for a part of the order: the shipment is written on its own as the order rests.
+        assert await written_shipments(database, order.order_id, until=1) == [("S1", None)]
+        await handle.signal("shipment_dispatched", rest)
+        assert (await handle.result()).status == OrderStatus.PAID
+        history = await handle.fetch_history()
+    ran = activities_run(history)
+    assert ran.count("record_shipment") == 1, "only the partial shipment on its own"
+    assert ran.index("record_shipment") < ran.index("issue_invoice")
+    with transaction(database.engine) as session:
+        invoice = session.exec(select(Invoice).where(Invoice.order_id == order.order_id)).one()
+    assert await written_shipments(database, order.order_id, until=2) == [
+        ("S1", invoice.number),
+        ("S2", invoice.number),
+    ]
+
+
+async def written_shipments(database: Database, order_id: str, until: int) -> list[tuple[str, str | None]]:
+    """The order's shipments in the database (id, invoice), once there are ``until`` of them."""
+    for _ in range(400):
+        with transaction(database.engine) as session:
+            rows = session.exec(select(Shipment).where(Shipment.order_id == order_id)).all()
+            if len(rows) >= until:
+                return sorted((row.shipment_id, row.invoice_number) for row in rows)
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"fewer than {until} shipments written for {order_id}")

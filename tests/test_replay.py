@@ -41,6 +41,8 @@ EXPECTED = {
     "stripe_refund_external",
     "paid_on_time_local",
     "card_paid_local",
+    "paid_on_time_folded",
+    "card_paid_folded",
     "cash_application_sqlite",
 }
 

@@ -96,6 +96,7 @@ CREDIT_NOTE_EMAIL_PATCH = "credit-notes-emailed"
 PROMISE_REPLANS_PATCH = "promise-replans-reminders"
 CARD_RETRY_PATCH = "card-soft-declines-retried"
 LOCAL_WRITES_PATCH = "database-writes-as-local-activities"
+SHIPMENT_WITH_INVOICE_PATCH = "shipment-recorded-with-its-invoice"
 ENGINE = "credit-engine"  # who decides when no person does
 
 
@@ -129,13 +130,17 @@ class OrderToCash:
         self._card_retries: dict[str, list[datetime]] = {}
         self._pending_debits: dict[str, str] = {}  # PaymentIntent id -> invoice number
         self._local = False
+        self._fold = False  # a shipment about to be invoiced is written by the invoice's own activity
+        self._unrecorded: list[RecordShipment] = []
 
     # -------------------------------------------------------------------------------- the process
 
     @workflow.run
     async def run(self, order: PlaceOrder) -> OrderOutcome:
-        # Decided once, first: an order keeps the way it started (replays of older orders say False).
-        self._local = workflow.patched(LOCAL_WRITES_PATCH)
+        # Decided once, first: an order keeps the way it started (replays of older orders say False). The
+        # newest patch is asked first: an order that has it has local writes too, with one marker for both.
+        self._fold = workflow.patched(SHIPMENT_WITH_INVOICE_PATCH)
+        self._local = self._fold or workflow.patched(LOCAL_WRITES_PATCH)
         recorded = await self._call(
             ActivityName.RECORD_ORDER, RecordOrder(order=order, placed_at=workflow.now()), OrderRecorded
         )
@@ -332,11 +337,12 @@ class OrderToCash:
 
     async def _take_shipment(self, shipment: ShipmentDispatched) -> None:
         exception = self._book.shipment_exception(shipment)
-        await self._call(
-            ActivityName.RECORD_SHIPMENT,
-            RecordShipment(order_id=self._order_id, shipment=shipment, exception=exception),
-            None,
-        )
+        record = RecordShipment(order_id=self._order_id, shipment=shipment, exception=exception)
+        if self._fold and exception is None:
+            # Written by the invoice that bills it, in the same transaction, or before any other step.
+            self._unrecorded.append(record)
+        else:
+            await self._call(ActivityName.RECORD_SHIPMENT, record, None)
         if exception is not None:
             self._note("shipment_exception", f"{shipment.shipment_id}: {exception}", refused=True)
             await self._email(
@@ -367,6 +373,7 @@ class OrderToCash:
                     shipment_ids=shipment_ids,
                     issued_on=workflow.now().date(),
                     due_now=self._book.fulfillment_closed is not None,
+                    record_shipments=self._take_unrecorded(),
                 ),
                 InvoiceIssued,
                 summary=f"invoice {', '.join(shipment_ids)}",
@@ -678,6 +685,7 @@ class OrderToCash:
 
     async def _sleep_until(self, wake: datetime | None, what: str, woken: Callable[[], bool]) -> bool:
         """Waits until ``woken()`` or the deadline; True when woken first."""
+        await self._record_shipments()  # an order never rests on shipments the database has not seen
         await self._publish(flush=True)
         if wake is None:
             await workflow.wait_condition(woken)
@@ -1082,7 +1090,18 @@ class OrderToCash:
     async def _call(
         self, name: ActivityName, arg: BaseModel, result: type[T] | None, summary: str | None = None
     ) -> Any:
+        if name not in (ActivityName.ISSUE_INVOICE, ActivityName.RECHECK_CREDIT):
+            await self._record_shipments()  # every other step sees the shipments taken before it
         return await call(name, arg, result, summary, local=self._local)
+
+    def _take_unrecorded(self) -> list[RecordShipment]:
+        taken, self._unrecorded = self._unrecorded, []
+        return taken
+
+    async def _record_shipments(self) -> None:
+        """Shipments held for an invoice that is not coming now: written on their own, in order."""
+        for record in self._take_unrecorded():
+            await call(ActivityName.RECORD_SHIPMENT, record, None, local=self._local)
 
     async def _publish(self, flush: bool = False) -> None:
         """Search attributes and current details follow every change (upserted only when they differ).
