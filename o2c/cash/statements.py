@@ -173,6 +173,13 @@ def detect_format(data: bytes) -> StatementFormat:
     return StatementFormat.CSV
 
 
+def _currency(code: str, where: str) -> str:
+    try:
+        return check_currency(code)
+    except MoneyError as exc:
+        raise StatementError(where, str(exc)) from exc
+
+
 def _amount(text: str | Decimal, currency: str, where: str) -> int:
     try:
         value = Decimal(text) if not isinstance(text, Decimal) else text
@@ -342,7 +349,7 @@ def _bai2(data: bytes) -> Statement:
                     StatementLine(
                         day or as_of,
                         sign * int(transaction.amount),  # BAI2 amounts are minor units already
-                        check_currency(currency),
+                        _currency(currency, where),
                         payer_name=_bai2_payer(transaction.text or ""),
                         remittance=transaction.text or "",
                         bank_reference=transaction.bank_reference or "",
@@ -416,7 +423,7 @@ def _mt940(data: bytes) -> Statement:
                 StatementLine(
                     entry.get("entry_date") or entry["date"],
                     _amount(Decimal(amount.amount), amount.currency, where),
-                    check_currency(amount.currency),
+                    _currency(amount.currency, where),
                     payer_name=details.get("name", ""),
                     payer_account=details.get("account", ""),
                     reference=details.get("reference", ""),
@@ -491,10 +498,7 @@ def _csv(data: bytes, mapping: CsvMapping) -> Statement:
             return (row.get(column) or "").strip()
 
         currency = value(mapping.currency) or mapping.default_currency
-        try:
-            check_currency(currency)
-        except MoneyError as exc:
-            raise StatementError(f"line {row_no}, column {mapping.currency!r}", str(exc)) from exc
+        _currency(currency, f"line {row_no}, column {mapping.currency!r}")
         raw_amount = value(mapping.amount).replace(" ", "").replace("'", "")
         # thousands separators as banks export them: 1.000,00 with decimal_comma, else 1,000.00
         raw_amount = (
