@@ -27,7 +27,7 @@ from models.money import to_minor
 from models.policy import DunningPolicy, OrderPolicy
 from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import transaction
+from o2c.db import is_postgres, transaction
 
 if TYPE_CHECKING:
     from activities.credit import CreditActivities
@@ -52,7 +52,7 @@ def order_total_minor(order: PlaceOrder) -> int:
 def audit(session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str) -> None:
     """One entry per dedupe key: a retried step's second entry is dropped by the database (one statement,
     where reading first and adding through the unit of work cost a query and a flush)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
     session.execute(
         dialect.insert(AuditEntry)
         .values(

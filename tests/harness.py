@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Replayer
 
 from activities import build_activities
 from models.contract import PlaceOrder, StatusView
 from models.naming import workflow_id
 from models.policy import OrderPolicy
 from o2c.config import Settings
+from o2c.temporal import DATA_CONVERTER
 from tests.support import Database, RecordingSendGrid
-from workers.worker import build_worker
+from workers.worker import WORKFLOWS, build_worker, sandbox
 from workflows.order_to_cash import OrderToCash
 
 
@@ -41,6 +43,11 @@ async def running_worker(
         runner = settings.model_copy(update={"workflow_sandbox": sandboxed})
         async with build_worker(client, activities, executor, task_queue=task_queue, settings=runner):
             yield mail
+
+
+def sandboxed_replayer() -> Replayer:
+    """Replays histories as the release gate does: every workflow, in the sandbox, unencrypted payloads."""
+    return Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=sandbox())
 
 
 async def start(client: Client, order: PlaceOrder, task_queue: str) -> WorkflowHandle[OrderToCash, Any]:

@@ -15,15 +15,12 @@ from sqlmodel import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
 from models.contract import OrderStatus, PaymentChannel, PaymentMethod, PaymentReceived, ShipmentDispatched, ShippedLine
 from models.tables import Invoice, Shipment
 from o2c.db import transaction
-from o2c.temporal import DATA_CONVERTER
-from tests.harness import eventually, keep_history, running_worker, start
+from tests.harness import eventually, keep_history, running_worker, sandboxed_replayer, start
 from tests.support import Database, FakeStripe, sample_order
-from workers.worker import WORKFLOWS, sandbox
 
 BUDGET = 40
 BANK_TRANSFER_BUDGET = 46
@@ -96,7 +93,7 @@ async def test_unsandboxed_worker_makes_the_same_history(
             assert (await handle.result()).status == OrderStatus.PAID
         history = await handle.fetch_history()
         runs.append(activities_run(history))
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=sandbox())
+        replayer = sandboxed_replayer()
         await replayer.replay_workflow(history)
     assert runs[0] == runs[1]
     assert runs[0][0] == "record_order" and runs[0][-1] == "close_order"

@@ -9,10 +9,8 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
-from o2c.temporal import DATA_CONVERTER
-from workers.worker import WORKFLOWS, sandbox
+from tests.harness import sandboxed_replayer
 
 HISTORIES = sorted((Path(__file__).with_name("histories")).glob("*.json"))
 EXPECTED = {
@@ -53,5 +51,5 @@ def test_every_main_path_is_recorded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER, workflow_runner=sandbox())
+    replayer = sandboxed_replayer()
     await replayer.replay_workflow(WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text()))
