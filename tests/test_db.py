@@ -4,7 +4,10 @@ SQLite's busy handler (sleeps of up to 100 ms while the database stands idle); P
 import threading
 
 from sqlalchemy import text
+from sqlmodel import select
 
+from activities.orders import audit
+from models.tables import AuditEntry
 from o2c.db import _writer, transaction
 from tests.support import Database
 
@@ -33,3 +36,14 @@ def test_sqlite_writers_queue_on_one_lock_per_engine(database: Database) -> None
     lock.release()  # type: ignore[attr-defined]
     with transaction(database.engine) as session:  # and the same thread may write again
         assert session.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_an_audit_entry_is_written_once_per_key(database: Database) -> None:
+    """A retried step's audit entry is dropped by the database (INSERT … ON CONFLICT DO NOTHING, both
+    dialects): the first one stays as written."""
+    for detail in ("first attempt", "retry"):
+        with transaction(database.engine) as session:
+            audit(session, "retry-key", "O1", "invoice_issued", "workflow", detail)
+    with transaction(database.engine) as session:
+        rows = session.exec(select(AuditEntry).where(AuditEntry.dedupe_key == "retry-key")).all()
+    assert [row.detail for row in rows] == ["first attempt"]
