@@ -1,15 +1,18 @@
 """Builds the document of an issued invoice or credit note from the book of record and archives it once."""
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from activities.documents import BillingDocument, DocumentLine, Party, render_pdf, render_ubl
 from models.money import from_minor
 from models.tables import ArchivedDocument, CreditNote, Customer, Invoice, InvoiceLine, Order, Shipment
 from o2c.config import Settings
+from o2c.db import insert_new, transaction
 from o2c.paylink import payment_link
 
 
@@ -43,14 +46,18 @@ def buyer(customer: Customer) -> Party:
     )
 
 
-def invoice_document(session: Session, settings: Settings, invoice: Invoice) -> BillingDocument:
+def invoice_document(
+    session: Session, settings: Settings, invoice: Invoice, lines: Sequence[InvoiceLine] | None = None
+) -> BillingDocument:
+    """``lines``: the invoice's lines in order, when the caller has just written them."""
     order = session.get(Order, invoice.order_id)
     customer = session.get(Customer, invoice.customer_id)
     assert order is not None
     assert customer is not None
-    lines = session.exec(
-        select(InvoiceLine).where(InvoiceLine.invoice_number == invoice.number).order_by(col(InvoiceLine.line_no))
-    ).all()
+    if lines is None:
+        lines = session.exec(
+            select(InvoiceLine).where(InvoiceLine.invoice_number == invoice.number).order_by(col(InvoiceLine.line_no))
+        ).all()
     shipments = session.exec(
         select(Shipment).where(Shipment.invoice_number == invoice.number).order_by(col(Shipment.dispatched_at))
     ).all()
@@ -140,13 +147,10 @@ def credit_note_document(
     )
 
 
-def archive(session: Session, document: BillingDocument) -> ArchivedDocument:
-    """Renders and keeps the document; one that is already archived is returned as it was."""
-    existing = session.get(ArchivedDocument, document.number)
-    if existing is not None:
-        return existing
+def rendered(document: BillingDocument) -> ArchivedDocument:
+    """The document as it is kept: PDF, UBL XML and the PDF's hash. No database."""
     pdf = render_pdf(document)
-    row = ArchivedDocument(
+    return ArchivedDocument(
         number=document.number,
         kind=document.kind,
         order_id=document.order_id,
@@ -155,5 +159,29 @@ def archive(session: Session, document: BillingDocument) -> ArchivedDocument:
         sha256=hashlib.sha256(pdf).hexdigest(),
         created_at=datetime.now(UTC),
     )
+
+
+def is_archived(session: Session, number: str) -> bool:
+    return session.exec(select(ArchivedDocument.number).where(ArchivedDocument.number == number)).first() is not None
+
+
+def archive(session: Session, document: BillingDocument) -> ArchivedDocument:
+    """Renders and keeps the document in the caller's transaction; one already archived is returned as
+    it was."""
+    existing = session.get(ArchivedDocument, document.number)
+    if existing is not None:
+        return existing
+    row = rendered(document)
     session.add(row)
     return row
+
+
+def archive_after_commit(engine: Engine, document: BillingDocument) -> None:
+    """Renders the document of a committed invoice outside any transaction, then keeps it once. On
+    SQLite (one writer) rendering inside the invoice's transaction held every other write back for as
+    long as the PDF took. The invoice's activity calls this before it returns, and a retry after a
+    crash in between finds the document missing and comes here again: the email that follows always
+    finds it."""
+    row = rendered(document).model_dump()
+    with transaction(engine) as session:
+        insert_new(session, ArchivedDocument, [row], ["number"])

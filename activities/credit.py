@@ -36,7 +36,7 @@ from models.tables import (
     Payment,
     PaymentApplication,
 )
-from o2c.db import is_postgres, transaction
+from o2c.db import insert_new, is_postgres, transaction
 
 # ------------------------------------------------------------------------------------------- risk
 
@@ -163,21 +163,33 @@ class Exposure:
 def customer_exposure(
     session: Session, customer_id: str, currency: str, order_id: str, overdue_before: date
 ) -> Exposure:
-    def total(column: Any, *where: Any) -> int:
-        return int(session.exec(select(func.coalesce(func.sum(column), 0)).where(*where)).one())
+    """One statement: the four figures as scalar subqueries (four round trips before, each in the
+    credit check's hold on the database's write lock)."""
+
+    def total(column: Any, *where: Any) -> Any:
+        return select(func.coalesce(func.sum(column), 0)).where(*where).scalar_subquery()
 
     mine = (Invoice.customer_id == customer_id, Invoice.currency == currency)
-    open_all = total(Invoice.open_minor, *mine)
-    open_others = total(Invoice.open_minor, *mine, Invoice.order_id != order_id)
-    reserved = total(
-        Order.credit_reserved_minor, Order.customer_id == customer_id, Order.currency == currency, Order.id != order_id
-    )
-    overdue = session.exec(
+    overdue = (
         select(func.count())
         .select_from(Invoice)
         .where(Invoice.customer_id == customer_id, Invoice.open_minor > 0, Invoice.due_date < overdue_before)
+        .scalar_subquery()
+    )
+    open_all, open_others, reserved, overdue_count = session.exec(
+        select(
+            total(Invoice.open_minor, *mine),
+            total(Invoice.open_minor, *mine, Invoice.order_id != order_id),
+            total(
+                Order.credit_reserved_minor,
+                Order.customer_id == customer_id,
+                Order.currency == currency,
+                Order.id != order_id,
+            ),
+            overdue,
+        )
     ).one()
-    return Exposure(open_all, open_others, reserved, int(overdue))
+    return Exposure(int(open_all), int(open_others), int(reserved), int(overdue_count))
 
 
 def lock_customer(session: Session, engine: Engine, customer_id: str) -> Customer:
@@ -275,33 +287,31 @@ def write_decision(
     record: CreditRecord,
     assessment: CreditAssessment | None = None,
 ) -> None:
-    """Keeps one credit decision on record (a retry finds the key and writes nothing)."""
-    if session.exec(select(CreditDecision.id).where(CreditDecision.dedupe_key == key)).first() is not None:
-        return
+    """Keeps one credit decision on record (a retry finds the key taken and writes nothing)."""
     figures = record.figures
-    session.add(
-        CreditDecision(
-            dedupe_key=key,
-            order_id=order.id,
-            customer_id=order.customer_id,
-            stage=record.stage,
-            decision=record.decision,
-            decided_by=record.by,
-            reason=record.reason[:2000],
-            currency=order.currency,
-            exposure_minor=figures.exposure_minor if figures else None,
-            limit_minor=record.limit_minor,
-            open_receivables_minor=figures.open_receivables_minor if figures else None,
-            approved_not_invoiced_minor=figures.approved_not_invoiced_minor if figures else None,
-            order_minor=figures.order_minor if figures else None,
-            overdue_invoices=figures.overdue_invoices if figures else None,
-            risk_class=figures.risk_class if figures else None,
-            risk_score=figures.risk.score if figures else None,
-            risk_source=figures.risk.source if figures else None,
-            assessment=assessment.model_dump_json() if assessment else None,
-            created_at=datetime.now(UTC),
-        )
-    )
+    row = {
+        "dedupe_key": key,
+        "order_id": order.id,
+        "customer_id": order.customer_id,
+        "stage": record.stage,
+        "decision": record.decision,
+        "decided_by": record.by,
+        "reason": record.reason[:2000],
+        "currency": order.currency,
+        "exposure_minor": figures.exposure_minor if figures else None,
+        "limit_minor": record.limit_minor,
+        "open_receivables_minor": figures.open_receivables_minor if figures else None,
+        "approved_not_invoiced_minor": figures.approved_not_invoiced_minor if figures else None,
+        "order_minor": figures.order_minor if figures else None,
+        "overdue_invoices": figures.overdue_invoices if figures else None,
+        "risk_class": figures.risk_class if figures else None,
+        "risk_score": figures.risk.score if figures else None,
+        "risk_source": figures.risk.source if figures else None,
+        "assessment": assessment.model_dump_json() if assessment else None,
+        "created_at": datetime.now(UTC),
+    }
+    if not insert_new(session, CreditDecision, [row], ["dedupe_key"]):
+        return
     audit(
         session,
         f"credit:{key}",

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, CustomArg, Disposition, FileContent, FileName, FileType, Mail
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -37,7 +37,7 @@ from models.tables import (
     Order,
 )
 from o2c.config import Settings
-from o2c.db import transaction
+from o2c.db import insert_new, snapshot, transaction
 
 TO_CUSTOMER = {
     EmailKind.STATEMENT,
@@ -82,8 +82,10 @@ class EmailActivities:
 
     @activity.defn(name="send_email")
     def send_email(self, request: SendEmail) -> EmailSent:
-        with transaction(self._engine) as session:
-            if request.order_id is None and request.document_number is not None:
+        resend = request.order_id is None and request.document_number is not None
+        # Only a resend writes (its audit entry); every other email reads its facts from a snapshot.
+        with (transaction if resend else snapshot)(self._engine) as session:
+            if resend:
                 request = self._about_document(session, request)
             if request.order_id is None:
                 facts = self._customer_facts(session, request.customer_id or "", request.note)
@@ -343,34 +345,32 @@ class EmailActivities:
     ) -> EmailSent:
         logger = log(order_id, email_key=key, kind=kind)
         with transaction(self._engine) as session:
-            row = session.get(EmailOutbox, key)
-            if row is not None and row.status == "sent":
-                logger.info("email already sent")
-                return EmailSent(message_id=row.provider_message_id or "", already_sent=True)
-            earlier_attempt = row is not None
-            if row is None:
-                session.add(
-                    EmailOutbox(
-                        key=key,
-                        order_id=order_id,
-                        kind=kind,
-                        recipient=recipient,
-                        subject=email.subject[:300],
-                        status="sending",
-                        created_at=datetime.now(UTC),
-                    )
-                )
+            new_row = {
+                "key": key,
+                "order_id": order_id,
+                "kind": kind,
+                "recipient": recipient,
+                "subject": email.subject[:300],
+                "status": "sending",
+                "created_at": datetime.now(UTC),
+            }
+            earlier_attempt = not insert_new(session, EmailOutbox, [new_row], ["key"])
+            if earlier_attempt:
+                row = session.get(EmailOutbox, key)
+                assert row is not None
+                if row.status == "sent":
+                    logger.info("email already sent")
+                    return EmailSent(message_id=row.provider_message_id or "", already_sent=True)
         # An earlier attempt may have reached SendGrid and died before it could write "sent": ask
         # SendGrid's Email Activity for our key before sending again.
         found = self._find_sent(key) if earlier_attempt else None
         message_id = found or self._post(key, order_id, recipient, email, attachments or [])
         with transaction(self._engine) as session:
-            row = session.get(EmailOutbox, key)
-            assert row is not None
-            row.status = "sent"
-            row.provider_message_id = message_id
-            row.sent_at = datetime.now(UTC)
-            session.add(row)
+            session.execute(
+                update(EmailOutbox)
+                .where(col(EmailOutbox.key) == key)
+                .values(status="sent", provider_message_id=message_id, sent_at=datetime.now(UTC))
+            )
         logger.info("email found already sent" if found else "email sent", message_id=message_id)
         return EmailSent(message_id=message_id, already_sent=found is not None)
 

@@ -5,13 +5,14 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, text
 from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities import ledger
-from activities.archive import archive, invoice_document
+from activities.archive import archive_after_commit, invoice_document, is_archived
 from activities.context import business_error, log
+from activities.documents import BillingDocument
 from activities.orders import audit, load_order, write_shipment
 from models.activity_io import ErrorType, InvoiceIssued, IssueCharge, IssueInvoice, LateFeeRaised, RaiseLateFee
 from models.contract import OrderStatus
@@ -69,10 +70,22 @@ class InvoicingActivities:
                 select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.invoice_key)
             ).first()
             if existing is not None:
-                return as_issued(existing)
-            invoice = self._create(session, request)
-        log(request.order_id).info("invoice issued", number=invoice.number, total_minor=invoice.total_minor)
+                invoice, document = existing, self._unarchived(session, existing)
+            else:
+                invoice, lines = self._create(session, request)
+                document = invoice_document(session, self._settings, invoice, lines)
+        self._archive(document)
+        if existing is None:
+            log(request.order_id).info("invoice issued", number=invoice.number, total_minor=invoice.total_minor)
         return as_issued(invoice)
+
+    def _unarchived(self, session: Session, invoice: Invoice) -> BillingDocument | None:
+        """The document of an invoice booked by an attempt that did not live to archive it."""
+        return None if is_archived(session, invoice.number) else invoice_document(session, self._settings, invoice)
+
+    def _archive(self, document: BillingDocument | None) -> None:
+        if document is not None:
+            archive_after_commit(self._engine, document)
 
     @activity.defn(name="issue_charge")
     def issue_charge(self, request: IssueCharge) -> InvoiceIssued:
@@ -82,73 +95,94 @@ class InvoicingActivities:
                 select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.charge_key)
             ).first()
             if existing is not None:
-                return as_issued(existing)
-            order = load_order(session, request.order_id)
-            rate = Decimal(request.tax_rate_percent)
-            tax = to_minor(
-                round_money(from_minor(request.amount_minor, order.currency) * rate / HUNDRED, order.currency),
-                order.currency,
-            )
-            line = InvoiceLine(
-                invoice_number="",
-                line_no=1,
-                sku="CHARGE",
-                description=request.description,
-                quantity=1,
-                unit_price=str(from_minor(request.amount_minor, order.currency)),
-                discount_minor=0,
-                net_minor=request.amount_minor,
-                tax_rate_percent=request.tax_rate_percent,
-                tax_minor=tax,
-            )
-            invoice = self._book(session, order, request.charge_key, [line], request.issued_on, False, "charge")
-            audit(session, f"charge:{invoice.number}", order.id, "charge_invoiced", request.actor, request.reason)
-        log(request.order_id).info("charge invoiced", number=invoice.number, total_minor=invoice.total_minor)
+                invoice, document = existing, self._unarchived(session, existing)
+            else:
+                invoice = self._charge(session, request)
+                document = invoice_document(session, self._settings, invoice)
+        self._archive(document)
+        if existing is None:
+            log(request.order_id).info("charge invoiced", number=invoice.number, total_minor=invoice.total_minor)
         return as_issued(invoice)
+
+    def _charge(self, session: Session, request: IssueCharge) -> Invoice:
+        order = load_order(session, request.order_id)
+        rate = Decimal(request.tax_rate_percent)
+        tax = to_minor(
+            round_money(from_minor(request.amount_minor, order.currency) * rate / HUNDRED, order.currency),
+            order.currency,
+        )
+        line = InvoiceLine(
+            invoice_number="",
+            line_no=1,
+            sku="CHARGE",
+            description=request.description,
+            quantity=1,
+            unit_price=str(from_minor(request.amount_minor, order.currency)),
+            discount_minor=0,
+            net_minor=request.amount_minor,
+            tax_rate_percent=request.tax_rate_percent,
+            tax_minor=tax,
+        )
+        invoice = self._book(session, order, request.charge_key, [line], request.issued_on, False, "charge")
+        audit(session, f"charge:{invoice.number}", order.id, "charge_invoiced", request.actor, request.reason)
+        return invoice
 
     @activity.defn(name="raise_late_fee")
     def raise_late_fee(self, request: RaiseLateFee) -> LateFeeRaised:
         """A dunning step's late fee, once per invoice and step, on an invoice of its own, due at once."""
         key = f"late-fee:{request.invoice_number}:{request.step_name}"
+        document: BillingDocument | None = None
         with transaction(self._engine) as session:
             existing = session.exec(
                 select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == key)
             ).first()
             if existing is not None:
-                return LateFeeRaised(invoice=as_issued(existing), reason="raised before")
-            order = load_order(session, request.order_id)
-            overdue = session.get(Invoice, request.invoice_number)
-            if overdue is None:
-                raise business_error(ErrorType.NOTHING_TO_INVOICE, f"no invoice {request.invoice_number}")
-            fee, days = late_fee_minor(
-                request.late_fee, overdue.open_minor, overdue.due_date, request.on, order.currency
+                document = self._unarchived(session, existing)
+                raised = LateFeeRaised(invoice=as_issued(existing), reason="raised before")
+            else:
+                raised = self._late_fee(session, request, key)
+                if raised.invoice is not None:
+                    invoice = session.get(Invoice, raised.invoice.number)
+                    assert invoice is not None
+                    document = invoice_document(session, self._settings, invoice)
+        self._archive(document)
+        if existing is None and raised.invoice is not None:
+            log(request.order_id).info(
+                "late fee invoiced",
+                number=raised.invoice.number,
+                total_minor=raised.invoice.total_minor,
+                why=raised.reason,
             )
-            if fee == 0:
-                return LateFeeRaised(
-                    invoice=None, reason=f"no fee: {days} day(s) late, grace {request.late_fee.grace_days}"
-                )
-            rate = request.late_fee.tax_rate_percent
-            tax = to_minor(
-                round_money(from_minor(fee, order.currency) * rate / HUNDRED, order.currency), order.currency
-            )
-            line = InvoiceLine(
-                invoice_number="",
-                line_no=1,
-                sku="LATE-FEE",
-                description=f"Late fee on invoice {overdue.number}: {days} days overdue",
-                quantity=1,
-                unit_price=str(from_minor(fee, order.currency)),
-                discount_minor=0,
-                net_minor=fee,
-                tax_rate_percent=str(rate),
-                tax_minor=tax,
-            )
-            invoice = self._book(session, order, key, [line], request.on, True, "late_fee")
-            audit(session, f"late-fee:{invoice.number}", order.id, "late_fee_invoiced", "dunning", line.description)
-        log(request.order_id).info("late fee invoiced", number=invoice.number, fee_minor=fee, days_late=days)
+        return raised
+
+    def _late_fee(self, session: Session, request: RaiseLateFee, key: str) -> LateFeeRaised:
+        order = load_order(session, request.order_id)
+        overdue = session.get(Invoice, request.invoice_number)
+        if overdue is None:
+            raise business_error(ErrorType.NOTHING_TO_INVOICE, f"no invoice {request.invoice_number}")
+        fee, days = late_fee_minor(request.late_fee, overdue.open_minor, overdue.due_date, request.on, order.currency)
+        if fee == 0:
+            grace = request.late_fee.grace_days
+            return LateFeeRaised(invoice=None, reason=f"no fee: {days} day(s) late, grace {grace}")
+        rate = request.late_fee.tax_rate_percent
+        tax = to_minor(round_money(from_minor(fee, order.currency) * rate / HUNDRED, order.currency), order.currency)
+        line = InvoiceLine(
+            invoice_number="",
+            line_no=1,
+            sku="LATE-FEE",
+            description=f"Late fee on invoice {overdue.number}: {days} days overdue",
+            quantity=1,
+            unit_price=str(from_minor(fee, order.currency)),
+            discount_minor=0,
+            net_minor=fee,
+            tax_rate_percent=str(rate),
+            tax_minor=tax,
+        )
+        invoice = self._book(session, order, key, [line], request.on, True, "late_fee")
+        audit(session, f"late-fee:{invoice.number}", order.id, "late_fee_invoiced", "dunning", line.description)
         return LateFeeRaised(invoice=as_issued(invoice), reason=f"{days} days overdue")
 
-    def _create(self, session: Session, request: IssueInvoice) -> Invoice:
+    def _create(self, session: Session, request: IssueInvoice) -> tuple[Invoice, list[InvoiceLine]]:
         order = load_order(session, request.order_id)
         shipments = session.exec(
             select(Shipment).where(
@@ -201,7 +235,7 @@ class InvoicingActivities:
         order.credit_reserved_minor = max(0, order.credit_reserved_minor - invoice.total_minor)
         order.status = OrderStatus.INVOICED.value
         session.add(order)
-        return invoice
+        return invoice, invoice_lines
 
     def _book(
         self,
@@ -214,7 +248,8 @@ class InvoicingActivities:
         kind: str,
         shipments: Sequence[Shipment] = (),
     ) -> Invoice:
-        """Numbers, totals, posts and archives one invoice, all in the caller's transaction."""
+        """Numbers, totals and posts one invoice, all in the caller's transaction; the caller archives its
+        document after the commit (``archive_after_commit``)."""
         sequence = next_number(session, self._series, issued_on.year)
         number = f"{self._series}-{issued_on.year}-{sequence:06d}"
         net = sum(line.net_minor for line in lines)
@@ -247,14 +282,13 @@ class InvoicingActivities:
             created_at=datetime.now(UTC),
         )
         session.add(invoice)
-        session.flush()
         for line in lines:
             line.invoice_number = number
-        session.add_all(lines)
+        # One statement for the lines (the invoice row is flushed before it: they refer to it).
+        session.execute(insert(InvoiceLine), [line.model_dump(exclude={"id"}) for line in lines])
         for shipment in shipments:
             shipment.invoice_number = number
             session.add(shipment)
-        session.flush()
         ledger.post(
             session,
             f"invoice:{number}",
@@ -268,5 +302,4 @@ class InvoicingActivities:
             invoice_number=number,
         )
         audit(session, f"invoice:{number}", order.id, "invoice_issued", "workflow", f"{number} total {net + tax}")
-        archive(session, invoice_document(session, self._settings, invoice))
         return invoice

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from models.tables import LedgerEntry
+from o2c.db import insert_new
 
 CASH = "1000-cash"
 RECEIVABLES = "1100-receivables"
@@ -43,24 +44,25 @@ def post(
     lines = [p for p in postings if p.debit_minor or p.credit_minor]
     if sum(p.debit_minor for p in lines) != sum(p.credit_minor for p in lines):
         raise UnbalancedJournal(f"journal {journal} does not balance: {lines}")
-    if session.exec(select(LedgerEntry.id).where(LedgerEntry.journal == journal)).first() is not None:
-        return False
+    if not lines:
+        return session.exec(select(LedgerEntry.id).where(LedgerEntry.journal == journal)).first() is None
     now = datetime.now(UTC)
-    for line_no, p in enumerate(lines, start=1):
-        session.add(
-            LedgerEntry(
-                journal=journal,
-                line_no=line_no,
-                account=p.account,
-                debit_minor=p.debit_minor,
-                credit_minor=p.credit_minor,
-                currency=currency,
-                order_id=order_id,
-                invoice_number=invoice_number,
-                posted_at=now,
-            )
-        )
-    return True
+    rows = [
+        {
+            "journal": journal,
+            "line_no": line_no,
+            "account": p.account,
+            "debit_minor": p.debit_minor,
+            "credit_minor": p.credit_minor,
+            "currency": currency,
+            "order_id": order_id,
+            "invoice_number": invoice_number,
+            "posted_at": now,
+        }
+        for line_no, p in enumerate(lines, start=1)
+    ]
+    # One statement; a journal written before (a retried step) takes its (journal, line_no) and is skipped.
+    return insert_new(session, LedgerEntry, rows, ["journal", "line_no"]) > 0
 
 
 def transfer(

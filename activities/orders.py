@@ -5,8 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, insert, update
 from sqlmodel import Session, select
 from temporalio import activity
 
@@ -27,7 +26,7 @@ from models.money import to_minor
 from models.policy import DunningPolicy, OrderPolicy
 from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import is_postgres, transaction
+from o2c.db import insert_new, transaction
 
 if TYPE_CHECKING:
     from activities.credit import CreditActivities
@@ -52,19 +51,15 @@ def order_total_minor(order: PlaceOrder) -> int:
 def audit(session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str) -> None:
     """One entry per dedupe key: a retried step's second entry is dropped by the database (one statement,
     where reading first and adding through the unit of work cost a query and a flush)."""
-    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
-    session.execute(
-        dialect.insert(AuditEntry)
-        .values(
-            dedupe_key=dedupe_key,
-            order_id=order_id,
-            event=event,
-            actor=actor,
-            detail=detail[:4000],
-            created_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    )
+    row = {
+        "dedupe_key": dedupe_key,
+        "order_id": order_id,
+        "event": event,
+        "actor": actor,
+        "detail": detail[:4000],
+        "created_at": datetime.now(UTC),
+    }
+    insert_new(session, AuditEntry, [row], ["dedupe_key"])
 
 
 def load_order(session: Session, order_id: str) -> Order:
@@ -93,8 +88,8 @@ def write_shipment(session: Session, request: RecordShipment) -> None:
     session.add(row)
     session.flush()
     assert row.id is not None
-    for line in shipment.lines:
-        session.add(ShipmentLine(shipment_row_id=row.id, sku=line.sku, quantity=line.quantity))
+    lines = [{"shipment_row_id": row.id, "sku": line.sku, "quantity": line.quantity} for line in shipment.lines]
+    session.execute(insert(ShipmentLine), lines)
     log(request.order_id).info("shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception)
 
 
@@ -128,7 +123,10 @@ class OrderActivities:
                         "use a new order id for a new order",
                     )
                 return OrderRecorded(order_total_minor=total, policy=self._policy_for(session, order))
-            customer_terms = self._upsert_customer(session, order)
+            customer = self._upsert_customer(session, order)
+            customer_terms = (
+                PaymentTerms.model_validate_json(customer.payment_terms) if customer.payment_terms else PaymentTerms()
+            )
             terms = order.payment_terms or customer_terms
             session.add(
                 Order(
@@ -148,53 +146,53 @@ class OrderActivities:
                     placed_at=request.placed_at,
                 )
             )
-            session.flush()
-            for line_no, line in enumerate(order.lines, start=1):
-                session.add(
-                    OrderLine(
-                        order_id=order.order_id,
-                        line_no=line_no,
-                        sku=line.sku,
-                        description=line.description,
-                        quantity=line.quantity,
-                        unit_price=str(line.unit_price),
-                        tax_rate_percent=str(line.tax_rate_percent),
-                        discount_percent=str(line.discount_percent),
-                    )
-                )
+            session.execute(
+                insert(OrderLine),
+                [
+                    {
+                        "order_id": order.order_id,
+                        "line_no": line_no,
+                        "sku": line.sku,
+                        "description": line.description,
+                        "quantity": line.quantity,
+                        "unit_price": str(line.unit_price),
+                        "tax_rate_percent": str(line.tax_rate_percent),
+                        "discount_percent": str(line.discount_percent),
+                    }
+                    for line_no, line in enumerate(order.lines, start=1)
+                ],
+            )
             audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
-            policy = self._policy_for(session, order)
+            policy = self._policy_for(session, order, customer)
         log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
         return OrderRecorded(order_total_minor=total, policy=policy)
 
-    def _policy_for(self, session: Session, order: PlaceOrder) -> OrderPolicy:
+    def _policy_for(self, session: Session, order: PlaceOrder, customer: Customer | None = None) -> OrderPolicy:
         """The order's policy, with the dunning policy of its customer's segment."""
-        customer = session.get(Customer, order.customer.id)
+        customer = customer or session.get(Customer, order.customer.id)
         segment = customer.dunning_segment if customer else None
         if segment and segment in self._segments:
             return self._policy.model_copy(update={"dunning": self._segments[segment]})
         return self._policy
 
-    def _upsert_customer(self, session: Session, order: PlaceOrder) -> PaymentTerms:
+    def _upsert_customer(self, session: Session, order: PlaceOrder) -> Customer:
         """The customer master wins over what a storefront sends; an unknown customer is created with the
-        default credit limit. Returns the customer's default payment terms."""
+        default credit limit."""
         known = session.get(Customer, order.customer.id)
         if known is not None:
-            return PaymentTerms.model_validate_json(known.payment_terms) if known.payment_terms else PaymentTerms()
-        session.add(
-            Customer(
-                id=order.customer.id,
-                name=order.customer.name,
-                email=str(order.customer.email),
-                currency=order.currency,
-                credit_limit_minor=to_minor(
-                    Decimal(self._settings.default_credit_limit).quantize(Decimal(1)), order.currency
-                ),
-                created_at=datetime.now(UTC),
-            )
+            return known
+        limit = Decimal(self._settings.default_credit_limit).quantize(Decimal(1))
+        customer = Customer(
+            id=order.customer.id,
+            name=order.customer.name,
+            email=str(order.customer.email),
+            currency=order.currency,
+            credit_limit_minor=to_minor(limit, order.currency),
+            created_at=datetime.now(UTC),
         )
+        session.add(customer)
         session.flush()
-        return PaymentTerms()
+        return customer
 
     @activity.defn(name="record_order_event")
     def record_order_event(self, event: OrderEvent) -> None:

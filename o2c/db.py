@@ -10,7 +10,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlmodel import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -23,7 +24,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # Every transaction takes SQLite's write lock up front: read-then-write sequences (gapless
         # numbers, credit reservations) then serialize instead of failing on a stale snapshot.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         _SQLITE_WRITERS[engine] = threading.RLock()
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -37,8 +38,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # A snapshot (reads only) begins deferred: in WAL mode it never waits for the writer, nor it for it.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+_READ_ONLY = "o2c_read_only"
+
+
 def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_new(session: Session, model: type[SQLModel], rows: list[dict[str, Any]], unique: list[str]) -> int:
+    """Inserts the rows in one statement, skipping any whose ``unique`` columns are taken (a retried step's
+    second write); returns how many it inserted. Reading first and adding through the unit of work cost a
+    query, and a statement per row."""
+    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
+    table = SQLModel.metadata.tables[str(model.__tablename__)]
+    statement = dialect.insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
+    # Counted from RETURNING: the driver's rowcount is -1 for this on psycopg.
+    return len(session.execute(statement.returning(table.c[unique[0]])).all())
 
 
 # SQLite has one writer. Threads of one process queue for it here, in order, instead of in SQLite's busy
@@ -54,6 +74,15 @@ def _writer(engine: Engine) -> AbstractContextManager[object]:
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: committed whole or not at all."""
     with _writer(engine), Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Session]:
+    """Reads only, from one consistent snapshot, without queuing for SQLite's single writer (an email's
+    facts and documents, say). Writing in it is a mistake: on SQLite it would upgrade to the write lock
+    outside the queue of ``transaction``."""
+    with Session(engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False) as session, session.begin():
         yield session
 
 

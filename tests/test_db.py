@@ -2,13 +2,16 @@
 SQLite's busy handler (sleeps of up to 100 ms while the database stands idle); PostgreSQL needs none."""
 
 import threading
+import time
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 from sqlmodel import select
 
+from activities import ledger
 from activities.orders import audit
-from models.tables import AuditEntry
-from o2c.db import _writer, transaction
+from models.tables import AuditEntry, LedgerEntry
+from o2c.db import _writer, insert_new, snapshot, transaction
 from tests.support import Database
 
 
@@ -47,3 +50,55 @@ def test_an_audit_entry_is_written_once_per_key(database: Database) -> None:
     with transaction(database.engine) as session:
         rows = session.exec(select(AuditEntry).where(AuditEntry.dedupe_key == "retry-key")).all()
     assert [row.detail for row in rows] == ["first attempt"]
+
+
+def test_insert_new_counts_what_it_inserted(database: Database) -> None:
+    """Callers tell a first write from a retry's by the count (an email's earlier attempt, a journal
+    posted before). psycopg's rowcount is -1 for this statement, which once made every retry look new."""
+    now = datetime.now(UTC)
+    lines = [
+        {"journal": "j1", "line_no": n, "account": "1000-cash", "debit_minor": 5, "credit_minor": 0, "currency": "USD"}
+        | {"posted_at": now}
+        for n in (1, 2, 3)
+    ]
+    with transaction(database.engine) as session:
+        assert insert_new(session, LedgerEntry, lines, ["journal", "line_no"]) == 3
+    with transaction(database.engine) as session:
+        assert insert_new(session, LedgerEntry, lines, ["journal", "line_no"]) == 0
+        assert ledger.post(session, "j2", "USD", [ledger.Posting("1000-cash", debit_minor=1)] * 0) is True
+        posted = [ledger.Posting("1000-cash", debit_minor=7), ledger.Posting("4000-revenue", credit_minor=7)]
+        assert ledger.post(session, "j3", "USD", posted) is True
+    with transaction(database.engine) as session:
+        assert ledger.post(session, "j3", "USD", posted) is False
+        assert len(session.exec(select(LedgerEntry).where(LedgerEntry.journal == "j3")).all()) == 2
+
+
+def test_a_snapshot_reads_without_waiting_for_the_writer(database: Database) -> None:
+    """An email's facts are read from a snapshot: while another thread holds a write transaction open
+    (here for up to 10 s) the snapshot reads at once and sees only what was committed."""
+    with transaction(database.engine) as session:
+        audit(session, "committed", None, "seen", "test", "")
+    inside, leave = threading.Event(), threading.Event()
+
+    def write_and_hold() -> None:
+        with transaction(database.engine) as session:
+            audit(session, "uncommitted", None, "unseen", "test", "")
+            session.flush()
+            inside.set()
+            leave.wait(10)
+
+    writer = threading.Thread(target=write_and_hold)
+    writer.start()
+    try:
+        assert inside.wait(10)
+        began = time.monotonic()
+        with snapshot(database.engine) as session:
+            keys = set(session.exec(select(AuditEntry.dedupe_key)).all())
+        waited = time.monotonic() - began
+    finally:
+        leave.set()
+        writer.join(10)
+    assert keys == {"committed"}
+    assert waited < 5, f"the snapshot waited {waited:.1f} s for the writer"
+    with snapshot(database.engine) as session:
+        assert set(session.exec(select(AuditEntry.dedupe_key)).all()) == {"committed", "uncommitted"}

@@ -148,14 +148,14 @@ def test_numbers_stay_gapless_under_concurrent_invoicing(database: Database, mon
     invoicing = InvoicingActivities(database.engine, Settings(database_url=database.url))
     from activities import invoicing as module
 
-    real_archive = module.archive
+    real_audit = module.audit
 
-    def failing_for_o7(session: Any, doc: Any) -> Any:
-        if doc.order_id == "O7":
-            raise RuntimeError("disk full while archiving")
-        return real_archive(session, doc)
+    def failing_for_o7(session: Any, key: str, order_id: str | None, *rest: Any) -> None:
+        if order_id == "O7":
+            raise RuntimeError("disk full while writing the audit trail")
+        real_audit(session, key, order_id, *rest)
 
-    monkeypatch.setattr(module, "archive", failing_for_o7)
+    monkeypatch.setattr(module, "audit", failing_for_o7)
     barrier = threading.Barrier(12)
     errors: list[str] = []
 
@@ -174,12 +174,45 @@ def test_numbers_stay_gapless_under_concurrent_invoicing(database: Database, mon
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert errors == ["O7: disk full while archiving"]
+    assert errors == ["O7: disk full while writing the audit trail"]
     with Session(database.engine) as session:
         numbers = sorted(session.exec(select(Invoice.number)).all())
         assert numbers == [f"INV-2026-{n:06d}" for n in range(1, 12)]
         assert session.exec(select(func.count()).select_from(ArchivedDocument)).one() == 11
         assert session.exec(select(Invoice).where(Invoice.order_id == "O7")).first() is None
+
+
+def test_a_document_not_archived_by_its_attempt_is_archived_by_the_retry(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The document is rendered after the invoice's commit (outside SQLite's single writer). An attempt that
+    dies in between leaves the invoice booked under its number; the retry archives its document, same
+    number, nothing booked twice."""
+    add_customer(database, limit_minor=None)
+    add_shipped_order(database, "O1", [("WIDGET", 2, "10.00", "10")])
+    invoicing = InvoicingActivities(database.engine, Settings(database_url=database.url))
+    from activities import archive as archive_module
+
+    real_rendered = archive_module.rendered
+
+    def crash(_: Any) -> Any:
+        raise RuntimeError("worker killed while rendering")
+
+    monkeypatch.setattr(archive_module, "rendered", crash)
+    request = IssueInvoice(order_id="O1", invoice_key="order", shipment_ids=["S1"], issued_on=date(2026, 11, 23))
+    with pytest.raises(RuntimeError, match="rendering"):
+        ActivityEnvironment().run(invoicing.issue_invoice, request)
+    with Session(database.engine) as session:
+        assert session.exec(select(Invoice.number)).all() == ["INV-2026-000001"]
+        assert session.exec(select(func.count()).select_from(ArchivedDocument)).one() == 0
+    monkeypatch.setattr(archive_module, "rendered", real_rendered)
+    issued = ActivityEnvironment().run(invoicing.issue_invoice, request)
+    assert issued.number == "INV-2026-000001"
+    with Session(database.engine) as session:
+        assert session.exec(select(Invoice.number)).all() == ["INV-2026-000001"]
+        document = session.get(ArchivedDocument, "INV-2026-000001")
+        assert document is not None and document.pdf.startswith(b"%PDF")
+        assert session.exec(select(func.count()).select_from(LedgerEntry)).one() == 3
 
 
 def test_a_new_year_starts_a_new_series(database: Database) -> None:
