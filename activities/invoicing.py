@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 from temporalio import activity
 
@@ -20,7 +20,7 @@ from models.invoicing import HUNDRED, due_date, early_payment_discount, late_fee
 from models.money import from_minor, round_money, to_minor
 from models.tables import Invoice, InvoiceLine, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import transaction
+from o2c.db import insert_rows, transaction
 
 
 def next_number(session: Session, series: str, year: int) -> int:
@@ -285,7 +285,7 @@ class InvoicingActivities:
         for line in lines:
             line.invoice_number = number
         # One statement for the lines (the invoice row is flushed before it: they refer to it).
-        session.execute(insert(InvoiceLine), [line.model_dump(exclude={"id"}) for line in lines])
+        insert_rows(session, InvoiceLine, [line.model_dump(exclude={"id"}) for line in lines])
         for shipment in shipments:
             shipment.invoice_number = number
             session.add(shipment)

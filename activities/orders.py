@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 from temporalio import activity
 
@@ -26,7 +26,7 @@ from models.money import to_minor
 from models.policy import DunningPolicy, OrderPolicy
 from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import insert_new, transaction
+from o2c.db import insert_new, insert_rows, transaction
 
 if TYPE_CHECKING:
     from activities.credit import CreditActivities
@@ -89,7 +89,7 @@ def write_shipment(session: Session, request: RecordShipment) -> None:
     session.flush()
     assert row.id is not None
     lines = [{"shipment_row_id": row.id, "sku": line.sku, "quantity": line.quantity} for line in shipment.lines]
-    session.execute(insert(ShipmentLine), lines)
+    insert_rows(session, ShipmentLine, lines)
     log(request.order_id).info("shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception)
 
 
@@ -146,8 +146,9 @@ class OrderActivities:
                     placed_at=request.placed_at,
                 )
             )
-            session.execute(
-                insert(OrderLine),
+            insert_rows(
+                session,
+                OrderLine,
                 [
                     {
                         "order_id": order.order_id,

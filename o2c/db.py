@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -52,13 +52,41 @@ def is_postgres(engine: Engine | Connection) -> bool:
 
 def insert_new(session: Session, model: type[SQLModel], rows: list[dict[str, Any]], unique: list[str]) -> int:
     """Inserts the rows in one statement, skipping any whose ``unique`` columns are taken (a retried step's
-    second write); returns how many it inserted. Reading first and adding through the unit of work cost a
-    query, and a statement per row."""
-    dialect = postgresql if is_postgres(session.get_bind()) else sqlite
-    table = SQLModel.metadata.tables[str(model.__tablename__)]
-    statement = dialect.insert(model).values(rows).on_conflict_do_nothing(index_elements=unique)
-    # Counted from RETURNING: the driver's rowcount is -1 for this on psycopg.
-    return len(session.execute(statement.returning(table.c[unique[0]])).all())
+    second write); returns how many it inserted, counted from RETURNING (psycopg's rowcount is -1 here)."""
+    if not rows:
+        return 0
+    connection = _flushed(session)
+    key = (connection.dialect.name, str(model.__tablename__), tuple(unique))
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table = SQLModel.metadata.tables[key[1]]
+        dialect = postgresql if key[0] == "postgresql" else sqlite
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c[unique[0]])
+        _STATEMENTS[key] = statement
+    return len(connection.execute(statement, rows).all())
+
+
+def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Plain rows nobody reads back in this transaction (order and invoice lines), in one statement."""
+    if not rows:
+        return
+    connection = _flushed(session)
+    key = (connection.dialect.name, str(model.__tablename__), ())
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = insert(SQLModel.metadata.tables[key[1]])
+    connection.execute(statement, rows)
+
+
+def _flushed(session: Session) -> Connection:
+    """The session's connection, with the session's pending rows written first (new rows may refer to
+    them). These statements go to the connection, not through the ORM: built once and a tenth of the
+    CPU of the ORM's bulk insert, all of it spent holding SQLite's single writer."""
+    session.flush()
+    return session.connection()
+
+
+_STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
 # SQLite has one writer. Threads of one process queue for it here, in order, instead of in SQLite's busy
