@@ -64,5 +64,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
-    for chatty in ("alembic", "httpx", "httpcore"):
+    # The stripe SDK logs every request and response at INFO with its URL (a customer list query carries
+    # the customer's email); our activities log what happened to the charge instead.
+    for chatty in ("alembic", "httpx", "httpcore", "stripe"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

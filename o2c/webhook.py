@@ -34,11 +34,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.payments import METADATA_KEY
 from activities.receipts import record_unapplied_card_payment
 from models.activity_io import StripeRefundSeen
 from models.contract import ChargebackClosed, ChargebackOpened, PaymentChannel, PaymentFailed, PaymentReceived
@@ -51,8 +52,8 @@ from models.naming import (
     stripe_refund_id,
     workflow_id,
 )
-from models.tables import Payment, WebhookEvent
-from o2c.db import transaction
+from models.tables import CardCharge, Payment, WebhookEvent
+from o2c.db import snapshot, transaction
 from o2c.paylink import PayPage
 
 TOLERANCE_SECONDS = 300
@@ -186,6 +187,15 @@ class StripeEvents:
         # by now). Asked first, so the order is not woken to learn what it already knows.
         if await run_in_threadpool(self._applied, payment.payment_id):
             return Outcome(text="already applied", order_id=order_id)
+        # Charged by the order's own charge_card, which reports the outcome to the order: a signal now
+        # mostly lands while the order applies the payment and closes, and the server then refuses that
+        # workflow task (its local activities run again). A closed order still takes the path below.
+        if (
+            payment.method is PaymentChannel.CARD
+            and await run_in_threadpool(self._charged_by_its_order, intent)
+            and await self._order_running(order_id)
+        ):
+            return Outcome(text="reported by the order's own charge", order_id=order_id)
         if await self._signal_order(order_id, "payment_received", payment):
             return Outcome(text="signalled payment_received", order_id=order_id)
         if await run_in_threadpool(self._applied, payment.payment_id):  # applied while we signalled
@@ -269,12 +279,32 @@ class StripeEvents:
                 start_signal_args=[signal[1]] if signal else [],
             )
 
+    async def _order_running(self, order_id: str) -> bool:
+        try:
+            description = await self._client.get_workflow_handle(workflow_id(order_id)).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return False
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    def _charged_by_its_order(self, intent: dict[str, Any]) -> bool:
+        """The intent is one the order's charge_card created (its key is on record for that order) and not
+        a debit still settling, for which the order waits on this webhook."""
+        metadata = intent.get("metadata") or {}
+        key = metadata.get(METADATA_KEY)
+        if not key:
+            return False
+        with snapshot(self._engine) as session:
+            charge = session.get(CardCharge, key)
+            return charge is not None and charge.order_id == metadata.get("order_id") and charge.status != "processing"
+
     def _applied(self, payment_id: str) -> bool:
-        with transaction(self._engine) as session:
+        with snapshot(self._engine) as session:
             return session.get(Payment, payment_id) is not None
 
     def _seen(self, event_id: str) -> bool:
-        with transaction(self._engine) as session:
+        with snapshot(self._engine) as session:
             return session.get(WebhookEvent, event_id) is not None
 
     def _record(self, event_id: str, kind: str, obj: dict[str, Any], outcome: Outcome) -> None:

@@ -78,3 +78,11 @@ async def test_an_order_run_logs_no_customer_data(
     assert "g***@navy.example" in logs
     for clear in [EMAIL, CARD, "4000000000000341", *SECRETS]:
         assert clear not in logs, f"{clear!r} reached the logs"
+
+
+def test_the_stripe_sdks_request_lines_stay_out(json_logs: io.StringIO) -> None:
+    """The SDK logs each request's URL at INFO; a customer list query carries the customer's email."""
+    logging.getLogger("stripe").info("Request to Stripe api url=/v1/customers?email=ap%40example.com")
+    logging.getLogger("stripe").warning("Stripe API retry")
+    assert "customers?email" not in json_logs.getvalue()
+    assert "Stripe API retry" in json_logs.getvalue()

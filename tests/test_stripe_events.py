@@ -8,17 +8,18 @@ import hmac
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 from sqlmodel import select
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from models.contract import ChargebackResult, ChargebackStatus
 from models.naming import chargeback_id, stripe_refund_id
-from models.tables import CashReceipt, Chargeback, Dispute, LedgerEntry, Payment, Refund, WebhookEvent
+from models.tables import CardCharge, CashReceipt, Chargeback, Dispute, LedgerEntry, Payment, Refund, WebhookEvent
 from o2c.db import transaction
 from o2c.webhook import create_app
 from tests.harness import keep_history, running_worker
@@ -286,6 +287,86 @@ async def test_a_charge_the_order_applied_itself_does_not_wake_the_order(databas
     answer = await post_while_temporal_is_down(database, event("evt_paid", "payment_intent.succeeded", intent))
     assert answer.status_code == 200
     assert answer.json() == {"outcome": "already applied"}
+
+
+class OrderClient:
+    """A Temporal client on which the order's workflow has the given status and every signal is refused."""
+
+    def __init__(self, status: WorkflowExecutionStatus | None) -> None:
+        self.status = status
+        self.described: list[str] = []
+
+    def get_workflow_handle(self, workflow_id: str) -> "OrderClient":
+        self.described.append(workflow_id)
+        return self
+
+    async def describe(self) -> Any:
+        if self.status is None:
+            raise RPCError("not found", RPCStatusCode.NOT_FOUND, b"")
+        return SimpleNamespace(status=self.status)
+
+    async def signal(self, *_: Any) -> None:
+        raise RPCError("no signal expected", RPCStatusCode.UNAVAILABLE, b"")
+
+
+def charge_in_flight(db: Database, key: str, status: str) -> dict[str, Any]:
+    """An order whose charge_card has created its intent (key on record) and not yet applied it."""
+    add_customer(db)
+    add_order(db, "O1", 30_00)
+    add_invoice(db, "INV-2026-000001", "O1", 30_00, date.today())
+    with transaction(db.engine) as session:
+        session.add(
+            CardCharge(
+                idempotency_key=key,
+                order_id="O1",
+                invoice_number="INV-2026-000001",
+                amount_minor=30_00,
+                currency="USD",
+                status=status,
+                created_at=datetime.now(UTC),
+            )
+        )
+    return succeeded_intent("pi_own", 30_00, "O1") | {
+        "metadata": {"order_id": "O1", "o2c_idempotency_key": key, "o2c_channel": "card"}
+    }
+
+
+async def post_with(client: OrderClient, database: Database, body: dict[str, Any]) -> httpx.Response:
+    app = create_app(client, SECRET, database.engine)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://webhook") as http:
+        return await post(http, body)
+
+
+async def test_the_orders_own_card_charge_is_left_to_the_order(database: Database) -> None:
+    """The charge_card activity reports its intent to the order: a signal would mostly land while the
+    order applies it and closes, and the server would refuse that task. The running order is not
+    signalled (this client refuses signals), whether the charge has recorded its answer or not yet."""
+    intent = charge_in_flight(database, "key-1", "pending")
+    client = OrderClient(WorkflowExecutionStatus.RUNNING)
+    answer = await post_with(client, database, event("evt_own", "payment_intent.succeeded", intent))
+    assert answer.status_code == 200
+    assert answer.json() == {"outcome": "reported by the order's own charge"}
+    assert client.described == ["order-O1"]
+
+
+async def test_the_orders_own_charge_on_a_closed_order_is_kept_for_cash_application(database: Database) -> None:
+    intent = charge_in_flight(database, "key-2", "succeeded")
+    answer = await post_with(
+        OrderClient(WorkflowExecutionStatus.TERMINATED), database, event("evt_t", "payment_intent.succeeded", intent)
+    )
+    assert answer.status_code == 503, "the closed order is signalled, as any other payment (this client refuses)"
+    with transaction(database.engine) as session:
+        assert session.exec(select(WebhookEvent)).all() == []
+
+
+async def test_a_debit_still_settling_is_signalled_to_the_order(database: Database) -> None:
+    """A direct debit comes back "processing": the order waits for this very webhook."""
+    intent = charge_in_flight(database, "key-3", "processing")
+    intent["metadata"]["o2c_channel"] = "direct_debit"
+    client = OrderClient(WorkflowExecutionStatus.RUNNING)
+    answer = await post_with(client, database, event("evt_d", "payment_intent.succeeded", intent))
+    assert answer.status_code == 503, "signalled (and this client refuses the signal)"
+    assert client.described == ["order-O1"], "only the signal's handle: no describe"
 
 
 def test_the_endpoint_is_registered_for_exactly_the_events_handled() -> None:
