@@ -1,11 +1,17 @@
 """Database engines and schema migrations (Alembic), for SQLite (the embedded default) and PostgreSQL."""
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: threads still queue on our lock, processes wait in SQLite's busy handler
+    fcntl = None  # type: ignore[assignment]
 
 from alembic import command
 from alembic.config import Config
@@ -25,7 +31,9 @@ def make_engine(url: str) -> Engine:
         # Every transaction takes SQLite's write lock up front: read-then-write sequences (gapless
         # numbers, credit reservations) then serialize instead of failing on a stale snapshot.
         event.listen(engine, "begin", _sqlite_begin)
-        _SQLITE_WRITERS[engine] = threading.RLock()
+        database = url.removeprefix("sqlite:///")
+        file = None if database in ("", ":memory:") or url.startswith("sqlite:///file:") else Path(database)
+        _SQLITE_WRITERS[engine] = WriterLock(file.with_name(file.name + ".writer") if file else None)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -89,9 +97,48 @@ def _flushed(session: Session) -> Connection:
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
 
 
-# SQLite has one writer. Threads of one process queue for it here, in order, instead of in SQLite's busy
-# handler, which sleeps in steps of up to 100 ms and leaves the database idle while its waiters sleep.
-_SQLITE_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+# SQLite has one writer. Threads of one process queue for it on a lock of ours, in order, and processes
+# (worker processes, the webhook receiver, the CLI) on an flock of a file beside the database, instead of
+# in SQLite's busy handler, which sleeps in steps of up to 100 ms and leaves the database idle while its
+# waiters sleep.
+class WriterLock:
+    """Re-entrant in a thread; ``lock_file`` None (an in-memory database, or no fcntl) queues threads only."""
+
+    def __init__(self, lock_file: Path | None) -> None:
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._lock_file = lock_file if fcntl is not None else None
+        self._fd: int | None = None
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if not self._threads.acquire(blocking):
+            return False
+        if self._depth == 0 and self._lock_file is not None:
+            if self._fd is None:
+                self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+                weakref.finalize(self, os.close, self._fd)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._threads.release()
+                return False
+        self._depth += 1
+        return True
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+_SQLITE_WRITERS: "weakref.WeakKeyDictionary[Engine, WriterLock]" = weakref.WeakKeyDictionary()
 
 
 def _writer(engine: Engine) -> AbstractContextManager[object]:

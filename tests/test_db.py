@@ -11,7 +11,7 @@ from sqlmodel import select
 from activities import ledger
 from activities.orders import audit
 from models.tables import AuditEntry, LedgerEntry
-from o2c.db import _writer, insert_new, snapshot, transaction
+from o2c.db import _writer, insert_new, make_engine, snapshot, transaction
 from tests.support import Database
 
 
@@ -102,3 +102,33 @@ def test_a_snapshot_reads_without_waiting_for_the_writer(database: Database) -> 
     assert waited < 5, f"the snapshot waited {waited:.1f} s for the writer"
     with snapshot(database.engine) as session:
         assert set(session.exec(select(AuditEntry.dedupe_key)).all()) == {"committed", "uncommitted"}
+
+
+def test_processes_queue_on_a_lock_file_beside_the_database(database: Database) -> None:
+    """Worker processes, the webhook receiver and the CLI each have their own engine: two engines on one
+    file stand in for two processes (an flock on separate opens of the file excludes the other)."""
+    if database.kind != "sqlite":
+        return
+    other = make_engine(database.url)
+    try:
+        inside, leave = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with transaction(database.engine) as session:
+                session.execute(text("SELECT 1"))
+                inside.set()
+                leave.wait(10)
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert inside.wait(10)
+        lock = _writer(other)
+        assert not lock.acquire(blocking=False), "the other 'process' waits for the lock file"  # type: ignore[attr-defined]
+        leave.set()
+        holder.join(10)
+        assert lock.acquire(blocking=False)  # type: ignore[attr-defined]
+        lock.release()  # type: ignore[attr-defined]
+        with transaction(other) as session:
+            assert session.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        other.dispose()
