@@ -335,26 +335,37 @@ class CreditActivities:
 
     @activity.defn(name="check_credit")
     def check_credit(self, request: CreditCheck) -> CreditAssessment:
-        key = f"credit-check:{request.order_id}"
         with transaction(self._engine) as session:
-            earlier = _recorded(session, key)
-            if earlier is not None:
-                return earlier  # a retry answers what the first attempt decided and reserved
-            order = load_order(session, request.order_id)
-            customer = lock_customer(session, self._engine, order.customer_id)
-            assessment = self._credit.assess(session, order, customer, order.total_minor)
-            approved = assessment.decision == "approve"
-            order.credit_reserved_minor = order.total_minor if approved else 0
-            order.credit_basis = assessment.figures.basis if approved and assessment.figures else None
-            session.add(order)
-            write_decision(session, key, order, _as_record(assessment, "order"), assessment)
-        log(request.order_id).info(
+            assessment = self.assess_order(session, request.order_id)
+        self.log_assessment(request.order_id, assessment)
+        return assessment
+
+    @staticmethod
+    def log_assessment(order_id: str, assessment: CreditAssessment) -> None:
+        log(order_id).info(
             "credit assessed",
             decision=assessment.decision,
             reason=assessment.reason,
             exposure_minor=assessment.exposure_minor,
             limit_minor=assessment.limit_minor,
         )
+
+    def assess_order(self, session: Session, order_id: str) -> CreditAssessment:
+        """The order's credit check, in the caller's transaction: the rules on today's figures, the
+        reservation when approved, the decision on record. A retry answers what the first attempt decided
+        and reserved."""
+        key = f"credit-check:{order_id}"
+        earlier = _recorded(session, key)
+        if earlier is not None:
+            return earlier
+        order = load_order(session, order_id)
+        customer = lock_customer(session, self._engine, order.customer_id)
+        assessment = self._credit.assess(session, order, customer, order.total_minor)
+        approved = assessment.decision == "approve"
+        order.credit_reserved_minor = order.total_minor if approved else 0
+        order.credit_basis = assessment.figures.basis if approved and assessment.figures else None
+        session.add(order)
+        write_decision(session, key, order, _as_record(assessment, "order"), assessment)
         return assessment
 
     @activity.defn(name="recheck_credit")

@@ -122,7 +122,11 @@ class OrderActivities:
                         f"order {order.order_id} already exists with different contents; "
                         "use a new order id for a new order",
                     )
-                return OrderRecorded(order_total_minor=total, policy=self._policy_for(session, order))
+                return OrderRecorded(
+                    order_total_minor=total,
+                    policy=self._policy_for(session, order),
+                    assessment=self._credit.assess_order(session, order.order_id) if request.check_credit else None,
+                )
             customer = self._upsert_customer(session, order)
             customer_terms = (
                 PaymentTerms.model_validate_json(customer.payment_terms) if customer.payment_terms else PaymentTerms()
@@ -165,8 +169,11 @@ class OrderActivities:
             )
             audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
             policy = self._policy_for(session, order, customer)
+            assessment = self._credit.assess_order(session, order.order_id) if request.check_credit else None
         log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
-        return OrderRecorded(order_total_minor=total, policy=policy)
+        if assessment is not None:
+            self._credit.log_assessment(order.order_id, assessment)
+        return OrderRecorded(order_total_minor=total, policy=policy, assessment=assessment)
 
     def _policy_for(self, session: Session, order: PlaceOrder, customer: Customer | None = None) -> OrderPolicy:
         """The order's policy, with the dunning policy of its customer's segment."""

@@ -278,3 +278,28 @@ def test_two_orders_racing_for_one_limit_do_not_both_pass(database: Database, sl
     assert not errors, errors
     assert sorted(results.values()) == ["approve", "hold"], results
     assert reserved(database, "A") + reserved(database, "B") == 60_00
+
+
+def test_record_order_runs_the_credit_check_in_its_own_transaction(database: Database) -> None:
+    """New orders ask record_order for the check too (one local activity where there were two): the same
+    decision, reserved and on record, and a retry answers the first attempt's decision."""
+    from activities.orders import OrderActivities
+    from models.activity_io import RecordOrder
+    from models.policy import OrderPolicy
+    from tests.support import sample_order
+
+    credit = CreditActivities(database.engine, CreditRules())
+    orders = OrderActivities(database.engine, Settings(database_url=database.url), OrderPolicy(), credit)
+    order = sample_order(order_id="O-NEW")  # a new customer, created with the default credit limit
+    request = RecordOrder(order=order, placed_at=datetime.now(UTC), check_credit=True)
+    env = ActivityEnvironment()
+    first = env.run(orders.record_order, request)
+    again = env.run(orders.record_order, request)
+    assert first.assessment is not None and first.assessment.decision == "approve"
+    assert again.assessment == first.assessment
+    assert reserved(database, "O-NEW") == first.order_total_minor
+    with Session(database.engine) as session:
+        decisions = session.exec(select(CreditDecision).where(CreditDecision.order_id == "O-NEW")).all()
+    assert [d.dedupe_key for d in decisions] == ["credit-check:O-NEW"]
+    older = env.run(orders.record_order, RecordOrder(order=order, placed_at=datetime.now(UTC)))
+    assert older.assessment is None, "orders from before the change ask check_credit on its own"

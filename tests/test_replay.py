@@ -41,6 +41,9 @@ EXPECTED = {
     "card_paid_local",
     "paid_on_time_folded",
     "card_paid_folded",
+    "paid_on_time_placed",
+    "card_paid_placed",
+    "credit_hold_approved_placed",
     "cash_application_sqlite",
 }
 

@@ -97,6 +97,7 @@ PROMISE_REPLANS_PATCH = "promise-replans-reminders"
 CARD_RETRY_PATCH = "card-soft-declines-retried"
 LOCAL_WRITES_PATCH = "database-writes-as-local-activities"
 SHIPMENT_WITH_INVOICE_PATCH = "shipment-recorded-with-its-invoice"
+CREDIT_WITH_ORDER_PATCH = "credit-checked-with-the-order"
 ENGINE = "credit-engine"  # who decides when no person does
 
 
@@ -131,6 +132,7 @@ class OrderToCash:
         self._pending_debits: dict[str, str] = {}  # PaymentIntent id -> invoice number
         self._local = False
         self._fold = False  # a shipment about to be invoiced is written by the invoice's own activity
+        self._placed = False  # the credit check runs in record_order's own transaction
         self._unrecorded: list[RecordShipment] = []
 
     # -------------------------------------------------------------------------------- the process
@@ -138,23 +140,30 @@ class OrderToCash:
     @workflow.run
     async def run(self, order: PlaceOrder) -> OrderOutcome:
         # Decided once, first: an order keeps the way it started (replays of older orders say False). The
-        # newest patch is asked first: an order that has it has local writes too, with one marker for both.
-        self._fold = workflow.patched(SHIPMENT_WITH_INVOICE_PATCH)
+        # newest patch is asked first: an order that has it has the older ones too, with one marker for all.
+        self._placed = workflow.patched(CREDIT_WITH_ORDER_PATCH)
+        self._fold = self._placed or workflow.patched(SHIPMENT_WITH_INVOICE_PATCH)
         self._local = self._fold or workflow.patched(LOCAL_WRITES_PATCH)
         recorded = await self._call(
-            ActivityName.RECORD_ORDER, RecordOrder(order=order, placed_at=workflow.now()), OrderRecorded
+            ActivityName.RECORD_ORDER,
+            RecordOrder(order=order, placed_at=workflow.now(), check_credit=self._placed),
+            OrderRecorded,
         )
         self._policy = recorded.policy
         self._book.order_total_minor = recorded.order_total_minor
         self._note("placed", f"{len(order.lines)} line(s), {self._money(recorded.order_total_minor)}")
-        if await self._pass_credit_check():
+        if await self._pass_credit_check(recorded.assessment):
             await self._fulfil_and_collect()
         return await self._close()
 
-    async def _pass_credit_check(self) -> bool:
+    async def _pass_credit_check(self, assessment: CreditAssessment | None) -> bool:
+        """``assessment``: the check record_order ran with the order (None for orders from before that)."""
         self._book.stage = Stage.CREDIT_CHECK
         self._wait("the credit check")
-        assessment = await self._call(ActivityName.CHECK_CREDIT, CreditCheck(order_id=self._order_id), CreditAssessment)
+        if assessment is None:
+            assessment = await self._call(
+                ActivityName.CHECK_CREDIT, CreditCheck(order_id=self._order_id), CreditAssessment
+            )
         self._record_credit(assessment, "order")
         if assessment.decision == "approve":
             return True
