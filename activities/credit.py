@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, func
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import NoResultFound
 from sqlmodel import Session, col, select
 from temporalio import activity
 
@@ -194,11 +195,14 @@ def customer_exposure(
 
 def lock_customer(session: Session, engine: Engine, customer_id: str) -> Customer:
     """Serializes credit work per customer: a row lock on PostgreSQL; on SQLite the transaction's
-    ``BEGIN IMMEDIATE`` already holds the database's write lock."""
-    statement = select(Customer).where(Customer.id == customer_id)
-    if is_postgres(engine):
-        statement = statement.with_for_update()
-    return session.exec(statement).one()
+    ``BEGIN IMMEDIATE`` already holds the database's write lock, and the row this transaction loaded
+    already is current (no second query)."""
+    if not is_postgres(engine):
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise NoResultFound(f"no customer {customer_id}")
+        return customer
+    return session.exec(select(Customer).where(Customer.id == customer_id).with_for_update()).one()
 
 
 # ------------------------------------------------------------------------------------ the engine
@@ -350,15 +354,16 @@ class CreditActivities:
             limit_minor=assessment.limit_minor,
         )
 
-    def assess_order(self, session: Session, order_id: str) -> CreditAssessment:
+    def assess_order(self, session: Session, order_id: str, new_order: Order | None = None) -> CreditAssessment:
         """The order's credit check, in the caller's transaction: the rules on today's figures, the
         reservation when approved, the decision on record. A retry answers what the first attempt decided
-        and reserved."""
+        and reserved. ``new_order``: the order's row, written by this very transaction (so no decision on
+        it can exist yet)."""
         key = f"credit-check:{order_id}"
-        earlier = _recorded(session, key)
+        earlier = None if new_order is not None else _recorded(session, key)
         if earlier is not None:
             return earlier
-        order = load_order(session, order_id)
+        order = new_order or load_order(session, order_id)
         customer = lock_customer(session, self._engine, order.customer_id)
         assessment = self._credit.assess(session, order, customer, order.total_minor)
         approved = assessment.decision == "approve"

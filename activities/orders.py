@@ -132,24 +132,23 @@ class OrderActivities:
                 PaymentTerms.model_validate_json(customer.payment_terms) if customer.payment_terms else PaymentTerms()
             )
             terms = order.payment_terms or customer_terms
-            session.add(
-                Order(
-                    id=order.order_id,
-                    customer_id=order.customer.id,
-                    currency=order.currency,
-                    total_minor=total,
-                    status=OrderStatus.PENDING.value,
-                    payment_method=order.payment_method.value,
-                    stripe_payment_method=order.stripe_payment_method,
-                    net_days=terms.net_days,
-                    end_of_month=terms.end_of_month,
-                    discount_percent=str(terms.discount_percent),
-                    discount_days=terms.discount_days,
-                    invoicing=order.invoicing.value,
-                    fingerprint=fingerprint,
-                    placed_at=request.placed_at,
-                )
+            row = Order(
+                id=order.order_id,
+                customer_id=order.customer.id,
+                currency=order.currency,
+                total_minor=total,
+                status=OrderStatus.PENDING.value,
+                payment_method=order.payment_method.value,
+                stripe_payment_method=order.stripe_payment_method,
+                net_days=terms.net_days,
+                end_of_month=terms.end_of_month,
+                discount_percent=str(terms.discount_percent),
+                discount_days=terms.discount_days,
+                invoicing=order.invoicing.value,
+                fingerprint=fingerprint,
+                placed_at=request.placed_at,
             )
+            session.add(row)
             insert_rows(
                 session,
                 OrderLine,
@@ -169,7 +168,7 @@ class OrderActivities:
             )
             audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
             policy = self._policy_for(session, order, customer)
-            assessment = self._credit.assess_order(session, order.order_id) if request.check_credit else None
+            assessment = self._credit.assess_order(session, order.order_id, row) if request.check_credit else None
         log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
         if assessment is not None:
             self._credit.log_assessment(order.order_id, assessment)

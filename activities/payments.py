@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlmodel import col
 from temporalio import activity
 
 from activities.context import log
@@ -75,17 +76,16 @@ class PaymentActivities:
             customer = session.get(Customer, order.customer_id)
             assert customer is not None
             if row is None:
-                session.add(
-                    CardCharge(
-                        idempotency_key=request.idempotency_key,
-                        order_id=request.order_id,
-                        invoice_number=request.invoice_number,
-                        amount_minor=request.amount_minor,
-                        currency=request.currency,
-                        status="pending",
-                        created_at=datetime.now(UTC),
-                    )
+                row = CardCharge(
+                    idempotency_key=request.idempotency_key,
+                    order_id=request.order_id,
+                    invoice_number=request.invoice_number,
+                    amount_minor=request.amount_minor,
+                    currency=request.currency,
+                    status="pending",
+                    created_at=datetime.now(UTC),
                 )
+                session.add(row)
             known_customer = customer.stripe_customer_id
             customer_id, customer_email, customer_name = customer.id, customer.email, customer.name
             payment_method = order.stripe_payment_method
@@ -101,15 +101,18 @@ class PaymentActivities:
         intent = self._find_intent(stripe_customer, request.idempotency_key) if earlier_attempt else None
         if intent is None:
             intent = self._create_intent(request, stripe_customer, payment_method or "", channel)
+        # The row as written above (kept, not re-read), now with Stripe's answer: one UPDATE.
+        row.stripe_payment_intent = intent.get("id")
+        row.status = {"succeeded": "succeeded", "processing": "processing"}.get(str(intent.get("status")), "declined")
+        row.decline_code = intent.get("decline_code")
         with transaction(self._engine) as session:
-            row = session.get(CardCharge, request.idempotency_key)
-            assert row is not None
-            row.stripe_payment_intent = intent.get("id")
-            row.status = {"succeeded": "succeeded", "processing": "processing"}.get(
-                str(intent.get("status")), "declined"
+            session.execute(
+                update(CardCharge)
+                .where(col(CardCharge.idempotency_key) == request.idempotency_key)
+                .values(
+                    stripe_payment_intent=row.stripe_payment_intent, status=row.status, decline_code=row.decline_code
+                )
             )
-            row.decline_code = intent.get("decline_code")
-            session.add(row)
         logger.info("card charged", status=row.status, payment_intent=row.stripe_payment_intent)
         return _outcome(row)
 
