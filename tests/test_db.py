@@ -3,10 +3,12 @@ SQLite's busy handler (sleeps of up to 100 ms while the database stands idle); P
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import text
-from sqlmodel import select
+from sqlalchemy import Engine, text
+from sqlmodel import Session, select
 
 from activities import ledger
 from activities.orders import audit
@@ -15,26 +17,38 @@ from o2c.db import _writer, insert_new, make_engine, snapshot, transaction
 from tests.support import Database
 
 
-def test_sqlite_writers_queue_on_one_lock_per_engine(database: Database) -> None:
-    lock = _writer(database.engine)
-    if database.kind != "sqlite":
-        assert not hasattr(lock, "acquire"), "PostgreSQL locks rows, not the database"
-        return
-    assert lock is _writer(database.engine)
+@contextmanager
+def writing_in_another_thread(engine: Engine, write: Callable[[Session], object] | None = None) -> Iterator[None]:
+    """Another thread holds a write transaction open (after ``write``, flushed) until the block ends."""
     inside, leave = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with transaction(database.engine) as session:
+        with transaction(engine) as session:
+            if write is not None:
+                write(session)
+            session.flush()
             session.execute(text("SELECT 1"))
             inside.set()
             leave.wait(10)
 
     holder = threading.Thread(target=hold)
     holder.start()
-    assert inside.wait(10)
-    assert not lock.acquire(blocking=False), "another thread waits here while one writes"  # type: ignore[attr-defined]
-    leave.set()
-    holder.join(10)
+    try:
+        assert inside.wait(10)
+        yield
+    finally:
+        leave.set()
+        holder.join(10)
+
+
+def test_sqlite_writers_queue_on_one_lock_per_engine(database: Database) -> None:
+    lock = _writer(database.engine)
+    if database.kind != "sqlite":
+        assert not hasattr(lock, "acquire"), "PostgreSQL locks rows, not the database"
+        return
+    assert lock is _writer(database.engine)
+    with writing_in_another_thread(database.engine):
+        assert not lock.acquire(blocking=False), "another thread waits here while one writes"  # type: ignore[attr-defined]
     assert lock.acquire(blocking=False)  # type: ignore[attr-defined]
     lock.release()  # type: ignore[attr-defined]
     with transaction(database.engine) as session:  # and the same thread may write again
@@ -78,26 +92,13 @@ def test_a_snapshot_reads_without_waiting_for_the_writer(database: Database) -> 
     (here for up to 10 s) the snapshot reads at once and sees only what was committed."""
     with transaction(database.engine) as session:
         audit(session, "committed", None, "seen", "test", "")
-    inside, leave = threading.Event(), threading.Event()
-
-    def write_and_hold() -> None:
-        with transaction(database.engine) as session:
-            audit(session, "uncommitted", None, "unseen", "test", "")
-            session.flush()
-            inside.set()
-            leave.wait(10)
-
-    writer = threading.Thread(target=write_and_hold)
-    writer.start()
-    try:
-        assert inside.wait(10)
+    with writing_in_another_thread(
+        database.engine, lambda session: audit(session, "uncommitted", None, "unseen", "test", "")
+    ):
         began = time.monotonic()
         with snapshot(database.engine) as session:
             keys = set(session.exec(select(AuditEntry.dedupe_key)).all())
         waited = time.monotonic() - began
-    finally:
-        leave.set()
-        writer.join(10)
     assert keys == {"committed"}
     assert waited < 5, f"the snapshot waited {waited:.1f} s for the writer"
     with snapshot(database.engine) as session:
@@ -111,21 +112,9 @@ def test_processes_queue_on_a_lock_file_beside_the_database(database: Database) 
         return
     other = make_engine(database.url)
     try:
-        inside, leave = threading.Event(), threading.Event()
-
-        def hold() -> None:
-            with transaction(database.engine) as session:
-                session.execute(text("SELECT 1"))
-                inside.set()
-                leave.wait(10)
-
-        holder = threading.Thread(target=hold)
-        holder.start()
-        assert inside.wait(10)
         lock = _writer(other)
-        assert not lock.acquire(blocking=False), "the other 'process' waits for the lock file"  # type: ignore[attr-defined]
-        leave.set()
-        holder.join(10)
+        with writing_in_another_thread(database.engine):
+            assert not lock.acquire(blocking=False), "the other 'process' waits for the lock file"  # type: ignore[attr-defined]
         assert lock.acquire(blocking=False)  # type: ignore[attr-defined]
         lock.release()  # type: ignore[attr-defined]
         with transaction(other) as session:
