@@ -64,26 +64,14 @@ def insert_new(session: Session, model: type[SQLModel], rows: list[dict[str, Any
     if not rows:
         return 0
     connection = _flushed(session)
-    key = (connection.dialect.name, str(model.__tablename__), tuple(unique))
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        table = SQLModel.metadata.tables[key[1]]
-        dialect = postgresql if key[0] == "postgresql" else sqlite
-        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=unique).returning(table.c[unique[0]])
-        _STATEMENTS[key] = statement
-    return len(connection.execute(statement, rows).all())
+    return len(connection.execute(_prebuilt(connection, model, tuple(unique)), rows).all())
 
 
 def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
     """Plain rows nobody reads back in this transaction (order and invoice lines), in one statement."""
-    if not rows:
-        return
-    connection = _flushed(session)
-    key = (connection.dialect.name, str(model.__tablename__), ())
-    statement = _STATEMENTS.get(key)
-    if statement is None:
-        statement = _STATEMENTS[key] = insert(SQLModel.metadata.tables[key[1]])
-    connection.execute(statement, rows)
+    if rows:
+        connection = _flushed(session)
+        connection.execute(_prebuilt(connection, model, ()), rows)
 
 
 def _flushed(session: Session) -> Connection:
@@ -92,6 +80,23 @@ def _flushed(session: Session) -> Connection:
     CPU of the ORM's bulk insert, all of it spent holding SQLite's single writer."""
     session.flush()
     return session.connection()
+
+
+def _prebuilt(connection: Connection, model: type[SQLModel], unique: tuple[str, ...]) -> Any:
+    """The model's INSERT for this dialect, built once: with ``unique``, skipping taken keys and returning
+    the first of them for each row it inserts."""
+    key = (connection.dialect.name, str(model.__tablename__), unique)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        table = SQLModel.metadata.tables[key[1]]
+        if unique:
+            dialect = postgresql if is_postgres(connection) else sqlite
+            conflict = dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+            statement = conflict.returning(table.c[unique[0]])
+        else:
+            statement = insert(table)
+        _STATEMENTS[key] = statement
+    return statement
 
 
 _STATEMENTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
