@@ -140,10 +140,8 @@ class InvoicingActivities:
                 document = self._unarchived(session, existing)
                 raised = LateFeeRaised(invoice=as_issued(existing), reason="raised before")
             else:
-                raised = self._late_fee(session, request, key)
-                if raised.invoice is not None:
-                    invoice = session.get(Invoice, raised.invoice.number)
-                    assert invoice is not None
+                raised, invoice = self._late_fee(session, request, key)
+                if invoice is not None:
                     document = invoice_document(session, self._settings, invoice)
         self._archive(document)
         if existing is None and raised.invoice is not None:
@@ -155,7 +153,7 @@ class InvoicingActivities:
             )
         return raised
 
-    def _late_fee(self, session: Session, request: RaiseLateFee, key: str) -> LateFeeRaised:
+    def _late_fee(self, session: Session, request: RaiseLateFee, key: str) -> tuple[LateFeeRaised, Invoice | None]:
         order = load_order(session, request.order_id)
         overdue = session.get(Invoice, request.invoice_number)
         if overdue is None:
@@ -163,7 +161,7 @@ class InvoicingActivities:
         fee, days = late_fee_minor(request.late_fee, overdue.open_minor, overdue.due_date, request.on, order.currency)
         if fee == 0:
             grace = request.late_fee.grace_days
-            return LateFeeRaised(invoice=None, reason=f"no fee: {days} day(s) late, grace {grace}")
+            return LateFeeRaised(invoice=None, reason=f"no fee: {days} day(s) late, grace {grace}"), None
         rate = request.late_fee.tax_rate_percent
         tax = to_minor(round_money(from_minor(fee, order.currency) * rate / HUNDRED, order.currency), order.currency)
         line = InvoiceLine(
@@ -180,7 +178,7 @@ class InvoicingActivities:
         )
         invoice = self._book(session, order, key, [line], request.on, True, "late_fee")
         audit(session, f"late-fee:{invoice.number}", order.id, "late_fee_invoiced", "dunning", line.description)
-        return LateFeeRaised(invoice=as_issued(invoice), reason=f"{days} days overdue")
+        return LateFeeRaised(invoice=as_issued(invoice), reason=f"{days} days overdue"), invoice
 
     def _create(self, session: Session, request: IssueInvoice) -> tuple[Invoice, list[InvoiceLine]]:
         order = load_order(session, request.order_id)
