@@ -1,6 +1,8 @@
 """Against localstripe over real HTTP: a fault-injecting proxy loses, fails and delays Stripe's answers and
 the charge and the refund still happen exactly once; refunds of paid invoices on the real workflow."""
 
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -249,3 +251,34 @@ def test_localstripe_keeps_no_disk_copy(localstripe: str) -> None:
     created = client.v1.customers.create(params={"email": "disk@example.com"})
     assert client.v1.customers.retrieve(created.id).email == "disk@example.com"
     assert (copy.stat().st_mtime_ns if copy.exists() else None) == before
+
+
+LISTS_WITHOUT_SCAN = """
+from localstripe import resources
+from o2c import fakestripe
+
+fakestripe.install()
+
+
+def scan(self):
+    raise AssertionError("a list scanned the whole store")
+
+
+resources.Store.items = scan
+first = resources.Customer._api_create(email="first@example.com")
+second = resources.Customer._api_create(email="second@example.com")
+resources.Product._api_create(name="not a customer")
+assert [c.id for c in resources.Customer._api_list_all("/v1/customers")._list] == [first.id, second.id]
+resources.Customer._api_delete(first.id)
+assert [c.id for c in resources.Customer._api_list_all("/v1/customers")._list] == [second.id]
+resources.store.clear()
+assert resources.Customer._api_list_all("/v1/customers")._list == []
+"""
+
+
+def test_localstripe_lists_a_kind_without_scanning_the_store() -> None:
+    """Exporting a charge lists refunds: scanning the store for them made every PaymentIntent cost time in
+    proportion to all created before it. The index gives what the scan gave, in the same order, and follows
+    deletes and the flush of the store (its own process: the patch is for the whole interpreter)."""
+    run = subprocess.run([sys.executable, "-c", LISTS_WITHOUT_SCAN], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
