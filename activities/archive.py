@@ -12,7 +12,7 @@ from activities.documents import BillingDocument, DocumentLine, Party, render_pd
 from models.money import from_minor
 from models.tables import ArchivedDocument, CreditNote, Customer, Invoice, InvoiceLine, Order, Shipment
 from o2c.config import Settings
-from o2c.db import insert_new, transaction
+from o2c.db import insert_new, run_transaction
 from o2c.paylink import payment_link
 
 
@@ -183,5 +183,4 @@ def archive_after_commit(engine: Engine, document: BillingDocument) -> None:
     crash in between finds the document missing and comes here again: the email that follows always
     finds it."""
     row = rendered(document).model_dump()
-    with transaction(engine) as session:
-        insert_new(session, ArchivedDocument, [row], ["number"])
+    run_transaction(engine, lambda session: insert_new(session, ArchivedDocument, [row], ["number"]))

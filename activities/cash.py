@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -31,7 +32,7 @@ from models.tables import (
     PaymentApplication,
 )
 from o2c.config import Settings
-from o2c.db import transaction
+from o2c.db import run_transaction, transaction
 
 
 def open_invoices(session: Session, order_id: str) -> list[Invoice]:
@@ -73,83 +74,89 @@ class CashActivities:
 
     @activity.defn(name="apply_payment")
     def apply_payment(self, request: ApplyPayment) -> BalanceChanged:
+        change, applied_now = run_transaction(self._engine, partial(self._apply, request=request))
+        if applied_now:
+            log(request.order_id).info(
+                "payment applied", payment_id=request.payment.payment_id, unapplied_minor=change.unapplied_minor
+            )
+        return change
+
+    def _apply(self, session: Session, request: ApplyPayment) -> tuple[BalanceChanged, bool]:
+        """The payment on the order's open invoices (the one it references first), booked; with whether it
+        was applied just now (False: refused, or applied by an earlier attempt)."""
         payment = request.payment
-        with transaction(self._engine) as session:
-            existing = session.get(Payment, payment.payment_id)
-            if existing is not None and existing.order_id != request.order_id:
-                refused = f"payment id {payment.payment_id} was already applied to order {existing.order_id}"
-                log(request.order_id).warning("payment refused", payment_id=payment.payment_id, reason=refused)
-                return BalanceChanged(allocations=[], unapplied_minor=0, refused=refused)
-            if existing is not None:
-                return self._recorded(session, existing)
-            order = load_order(session, request.order_id)
-            amount = to_minor(payment.amount, payment.currency)
-            remaining = amount
-            allocations: list[Allocation] = []
-            discounts = 0
-            for invoice in referenced_first(open_invoices(session, order.id), payment.reference):
-                if remaining == 0:
-                    break
-                discount = invoice.discount_minor if _discount_applies(invoice, remaining, payment.received_at) else 0
-                applied = min(remaining, invoice.open_minor - discount)
-                invoice.open_minor -= applied + discount
-                invoice.status = "paid" if invoice.open_minor == 0 else "partially_paid"
-                session.add(invoice)
-                remaining -= applied
-                discounts += discount
-                allocations.append(
-                    Allocation(invoice_number=invoice.number, amount_minor=applied, discount_minor=discount)
-                )
+        existing = session.get(Payment, payment.payment_id)
+        if existing is not None and existing.order_id != request.order_id:
+            refused = f"payment id {payment.payment_id} was already applied to order {existing.order_id}"
+            log(request.order_id).warning("payment refused", payment_id=payment.payment_id, reason=refused)
+            return BalanceChanged(allocations=[], unapplied_minor=0, refused=refused), False
+        if existing is not None:
+            return self._recorded(session, existing), False
+        order = load_order(session, request.order_id)
+        amount = to_minor(payment.amount, payment.currency)
+        remaining = amount
+        allocations: list[Allocation] = []
+        discounts = 0
+        for invoice in referenced_first(open_invoices(session, order.id), payment.reference):
+            if remaining == 0:
+                break
+            discount = invoice.discount_minor if _discount_applies(invoice, remaining, payment.received_at) else 0
+            applied = min(remaining, invoice.open_minor - discount)
+            invoice.open_minor -= applied + discount
+            invoice.status = "paid" if invoice.open_minor == 0 else "partially_paid"
+            session.add(invoice)
+            remaining -= applied
+            discounts += discount
+            allocations.append(Allocation(invoice_number=invoice.number, amount_minor=applied, discount_minor=discount))
+        session.add(
+            Payment(
+                id=payment.payment_id,
+                order_id=order.id,
+                customer_id=order.customer_id,
+                amount_minor=amount,
+                unapplied_minor=remaining,
+                currency=payment.currency,
+                method=payment.method.value,
+                reference=payment.reference,
+                received_at=payment.received_at,
+            )
+        )
+        session.flush()
+        now = datetime.now(UTC)
+        for allocation in allocations:
             session.add(
-                Payment(
-                    id=payment.payment_id,
-                    order_id=order.id,
-                    customer_id=order.customer_id,
-                    amount_minor=amount,
-                    unapplied_minor=remaining,
-                    currency=payment.currency,
-                    method=payment.method.value,
-                    reference=payment.reference,
-                    received_at=payment.received_at,
+                PaymentApplication(
+                    payment_id=payment.payment_id,
+                    invoice_number=allocation.invoice_number,
+                    amount_minor=allocation.amount_minor,
+                    discount_minor=allocation.discount_minor,
+                    applied_at=now,
                 )
             )
-            session.flush()
-            now = datetime.now(UTC)
-            for allocation in allocations:
-                session.add(
-                    PaymentApplication(
-                        payment_id=payment.payment_id,
-                        invoice_number=allocation.invoice_number,
-                        amount_minor=allocation.amount_minor,
-                        discount_minor=allocation.discount_minor,
-                        applied_at=now,
-                    )
-                )
-            applied = amount - remaining
-            if _booked_as_receipt(session, payment.payment_id):
-                # The money came in through cash application and sits in unapplied cash already: only what
-                # reaches the invoices moves; the rest stays there as the customer's credit.
-                postings = [ledger.Posting(ledger.UNAPPLIED_CASH, debit_minor=applied)]
-            else:
-                postings = [
-                    ledger.Posting(ledger.CASH, debit_minor=amount),
-                    ledger.Posting(ledger.UNAPPLIED_CASH, credit_minor=remaining),
-                ]
-            postings += [
-                ledger.Posting(ledger.DISCOUNTS_GIVEN, debit_minor=discounts),
-                ledger.Posting(ledger.RECEIVABLES, credit_minor=applied + discounts),
+        applied = amount - remaining
+        if _booked_as_receipt(session, payment.payment_id):
+            # The money came in through cash application and sits in unapplied cash already: only what
+            # reaches the invoices moves; the rest stays there as the customer's credit.
+            postings = [ledger.Posting(ledger.UNAPPLIED_CASH, debit_minor=applied)]
+        else:
+            postings = [
+                ledger.Posting(ledger.CASH, debit_minor=amount),
+                ledger.Posting(ledger.UNAPPLIED_CASH, credit_minor=remaining),
             ]
-            ledger.post(session, f"payment:{payment.payment_id}", payment.currency, postings, order_id=order.id)
-            audit(
-                session,
-                f"payment:{payment.payment_id}",
-                order.id,
-                "payment_applied",
-                payment.method.value,
-                f"{amount} applied {amount - remaining}, discount {discounts}, unapplied {remaining}",
-            )
-        log(request.order_id).info("payment applied", payment_id=payment.payment_id, unapplied_minor=remaining)
-        return BalanceChanged(allocations=allocations, unapplied_minor=remaining)
+        postings += [
+            ledger.Posting(ledger.DISCOUNTS_GIVEN, debit_minor=discounts),
+            ledger.Posting(ledger.RECEIVABLES, credit_minor=applied + discounts),
+        ]
+        ledger.post(session, f"payment:{payment.payment_id}", payment.currency, postings, order_id=order.id)
+        audit(
+            session,
+            f"payment:{payment.payment_id}",
+            order.id,
+            "payment_applied",
+            payment.method.value,
+            f"{amount} applied {amount - remaining}, discount {discounts}, unapplied {remaining}",
+        )
+        return BalanceChanged(allocations=allocations, unapplied_minor=remaining), True
 
     def _recorded(self, session: Session, payment: Payment) -> BalanceChanged:
         """The answer a first attempt gave, rebuilt from what it wrote."""

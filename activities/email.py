@@ -37,7 +37,7 @@ from models.tables import (
     Order,
 )
 from o2c.config import Settings
-from o2c.db import insert_new, snapshot, transaction
+from o2c.db import insert_new, run_transaction, snapshot, transaction
 
 TO_CUSTOMER = {
     EmailKind.STATEMENT,
@@ -344,33 +344,36 @@ class EmailActivities:
         attachments: list[Attachment] | None = None,
     ) -> EmailSent:
         logger = log(order_id, email_key=key, kind=kind)
-        with transaction(self._engine) as session:
-            new_row = {
-                "key": key,
-                "order_id": order_id,
-                "kind": kind,
-                "recipient": recipient,
-                "subject": email.subject[:300],
-                "status": "sending",
-                "created_at": datetime.now(UTC),
-            }
-            earlier_attempt = not insert_new(session, EmailOutbox, [new_row], ["key"])
-            if earlier_attempt:
-                row = session.get(EmailOutbox, key)
-                assert row is not None
-                if row.status == "sent":
-                    logger.info("email already sent")
-                    return EmailSent(message_id=row.provider_message_id or "", already_sent=True)
+        new_row = {
+            "key": key,
+            "order_id": order_id,
+            "kind": kind,
+            "recipient": recipient,
+            "subject": email.subject[:300],
+            "status": "sending",
+            "created_at": datetime.now(UTC),
+        }
+
+        def claim(session: Session) -> EmailOutbox | None:
+            """None for a new key; else the earlier attempt's row."""
+            if insert_new(session, EmailOutbox, [new_row], ["key"]):
+                return None
+            row = session.get(EmailOutbox, key)
+            assert row is not None
+            return row
+
+        earlier = run_transaction(self._engine, claim)
+        earlier_attempt = earlier is not None
+        if earlier is not None and earlier.status == "sent":
+            logger.info("email already sent")
+            return EmailSent(message_id=earlier.provider_message_id or "", already_sent=True)
         # An earlier attempt may have reached SendGrid and died before it could write "sent": ask
         # SendGrid's Email Activity for our key before sending again.
         found = self._find_sent(key) if earlier_attempt else None
         message_id = found or self._post(key, order_id, recipient, email, attachments or [])
-        with transaction(self._engine) as session:
-            session.execute(
-                update(EmailOutbox)
-                .where(col(EmailOutbox.key) == key)
-                .values(status="sent", provider_message_id=message_id, sent_at=datetime.now(UTC))
-            )
+        sent = update(EmailOutbox).where(col(EmailOutbox.key) == key)
+        sent = sent.values(status="sent", provider_message_id=message_id, sent_at=datetime.now(UTC))
+        run_transaction(self._engine, lambda session: session.execute(sent))
         logger.info("email found already sent" if found else "email sent", message_id=message_id)
         return EmailSent(message_id=message_id, already_sent=found is not None)
 

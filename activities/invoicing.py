@@ -4,6 +4,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 
 from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
@@ -20,7 +21,7 @@ from models.invoicing import HUNDRED, due_date, early_payment_discount, late_fee
 from models.money import from_minor, round_money, to_minor
 from models.tables import Invoice, InvoiceLine, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import insert_rows, transaction
+from o2c.db import insert_rows, run_transaction, transaction
 
 
 def next_number(session: Session, series: str, year: int) -> int:
@@ -63,21 +64,24 @@ class InvoicingActivities:
 
     @activity.defn(name="issue_invoice")
     def issue_invoice(self, request: IssueInvoice) -> InvoiceIssued:
-        with transaction(self._engine) as session:
-            for shipment in request.record_shipments:
-                write_shipment(session, shipment)
-            existing = session.exec(
-                select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.invoice_key)
-            ).first()
-            if existing is not None:
-                invoice, document = existing, self._unarchived(session, existing)
-            else:
-                invoice, lines = self._create(session, request)
-                document = invoice_document(session, self._settings, invoice, lines)
+        invoice, document, new = run_transaction(self._engine, partial(self._issue, request=request))
         self._archive(document)
-        if existing is None:
+        if new:
             log(request.order_id).info("invoice issued", number=invoice.number, total_minor=invoice.total_minor)
         return as_issued(invoice)
+
+    def _issue(self, session: Session, request: IssueInvoice) -> tuple[Invoice, BillingDocument | None, bool]:
+        """The shipments it bills (when the workflow folded them in), and the invoice once per key, with
+        its document still to archive, and whether it was issued just now."""
+        for shipment in request.record_shipments:
+            write_shipment(session, shipment)
+        existing = session.exec(
+            select(Invoice).where(Invoice.order_id == request.order_id, Invoice.invoice_key == request.invoice_key)
+        ).first()
+        if existing is not None:
+            return existing, self._unarchived(session, existing), False
+        invoice, lines = self._create(session, request)
+        return invoice, invoice_document(session, self._settings, invoice, lines), True
 
     def _unarchived(self, session: Session, invoice: Invoice) -> BillingDocument | None:
         """The document of an invoice booked by an attempt that did not live to archive it."""

@@ -3,6 +3,7 @@
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, update
@@ -26,7 +27,7 @@ from models.money import to_minor
 from models.policy import DunningPolicy, OrderPolicy
 from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
 from o2c.config import Settings
-from o2c.db import insert_new, insert_rows, transaction
+from o2c.db import insert_new, insert_rows, run_transaction, transaction
 
 if TYPE_CHECKING:
     from activities.credit import CreditActivities
@@ -111,68 +112,76 @@ class OrderActivities:
     @activity.defn(name="record_order")
     def record_order(self, request: RecordOrder) -> OrderRecorded:
         order = request.order
+        recorded, new = run_transaction(self._engine, partial(self._record, request=request))
+        if new:
+            log(order.order_id).info("order recorded", total_minor=recorded.order_total_minor, currency=order.currency)
+            if recorded.assessment is not None:
+                self._credit.log_assessment(order.order_id, recorded.assessment)
+        return recorded
+
+    def _record(self, session: Session, request: RecordOrder) -> tuple[OrderRecorded, bool]:
+        """The order, its lines and its customer, once (a retry finds them: False), with its policy and,
+        when asked, the credit check against what this transaction just wrote."""
+        order = request.order
         fingerprint = order_fingerprint(order)
         total = order_total_minor(order)
-        with transaction(self._engine) as session:
-            existing = session.get(Order, order.order_id)
-            if existing is not None:
-                if existing.fingerprint != fingerprint:
-                    raise business_error(
-                        ErrorType.ORDER_CONFLICT,
-                        f"order {order.order_id} already exists with different contents; "
-                        "use a new order id for a new order",
-                    )
-                return OrderRecorded(
-                    order_total_minor=total,
-                    policy=self._policy_for(session, order),
-                    assessment=self._credit.assess_order(session, order.order_id) if request.check_credit else None,
+        existing = session.get(Order, order.order_id)
+        if existing is not None:
+            if existing.fingerprint != fingerprint:
+                raise business_error(
+                    ErrorType.ORDER_CONFLICT,
+                    f"order {order.order_id} already exists with different contents; "
+                    "use a new order id for a new order",
                 )
-            customer = self._upsert_customer(session, order)
-            customer_terms = (
-                PaymentTerms.model_validate_json(customer.payment_terms) if customer.payment_terms else PaymentTerms()
+            recorded = OrderRecorded(
+                order_total_minor=total,
+                policy=self._policy_for(session, order),
+                assessment=self._credit.assess_order(session, order.order_id) if request.check_credit else None,
             )
-            terms = order.payment_terms or customer_terms
-            row = Order(
-                id=order.order_id,
-                customer_id=order.customer.id,
-                currency=order.currency,
-                total_minor=total,
-                status=OrderStatus.PENDING.value,
-                payment_method=order.payment_method.value,
-                stripe_payment_method=order.stripe_payment_method,
-                net_days=terms.net_days,
-                end_of_month=terms.end_of_month,
-                discount_percent=str(terms.discount_percent),
-                discount_days=terms.discount_days,
-                invoicing=order.invoicing.value,
-                fingerprint=fingerprint,
-                placed_at=request.placed_at,
-            )
-            session.add(row)
-            insert_rows(
-                session,
-                OrderLine,
-                [
-                    {
-                        "order_id": order.order_id,
-                        "line_no": line_no,
-                        "sku": line.sku,
-                        "description": line.description,
-                        "quantity": line.quantity,
-                        "unit_price": str(line.unit_price),
-                        "tax_rate_percent": str(line.tax_rate_percent),
-                        "discount_percent": str(line.discount_percent),
-                    }
-                    for line_no, line in enumerate(order.lines, start=1)
-                ],
-            )
-            audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
-            policy = self._policy_for(session, order, customer)
-            assessment = self._credit.assess_order(session, order.order_id, row) if request.check_credit else None
-        log(order.order_id).info("order recorded", total_minor=total, currency=order.currency)
-        if assessment is not None:
-            self._credit.log_assessment(order.order_id, assessment)
-        return OrderRecorded(order_total_minor=total, policy=policy, assessment=assessment)
+            return recorded, False
+        customer = self._upsert_customer(session, order)
+        customer_terms = (
+            PaymentTerms.model_validate_json(customer.payment_terms) if customer.payment_terms else PaymentTerms()
+        )
+        terms = order.payment_terms or customer_terms
+        row = Order(
+            id=order.order_id,
+            customer_id=order.customer.id,
+            currency=order.currency,
+            total_minor=total,
+            status=OrderStatus.PENDING.value,
+            payment_method=order.payment_method.value,
+            stripe_payment_method=order.stripe_payment_method,
+            net_days=terms.net_days,
+            end_of_month=terms.end_of_month,
+            discount_percent=str(terms.discount_percent),
+            discount_days=terms.discount_days,
+            invoicing=order.invoicing.value,
+            fingerprint=fingerprint,
+            placed_at=request.placed_at,
+        )
+        session.add(row)
+        insert_rows(
+            session,
+            OrderLine,
+            [
+                {
+                    "order_id": order.order_id,
+                    "line_no": line_no,
+                    "sku": line.sku,
+                    "description": line.description,
+                    "quantity": line.quantity,
+                    "unit_price": str(line.unit_price),
+                    "tax_rate_percent": str(line.tax_rate_percent),
+                    "discount_percent": str(line.discount_percent),
+                }
+                for line_no, line in enumerate(order.lines, start=1)
+            ],
+        )
+        audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
+        policy = self._policy_for(session, order, customer)
+        assessment = self._credit.assess_order(session, order.order_id, row) if request.check_credit else None
+        return OrderRecorded(order_total_minor=total, policy=policy, assessment=assessment), True
 
     def _policy_for(self, session: Session, order: PlaceOrder, customer: Customer | None = None) -> OrderPolicy:
         """The order's policy, with the dunning policy of its customer's segment."""
@@ -255,11 +264,13 @@ class OrderActivities:
 
     @activity.defn(name="close_order")
     def close_order(self, request: CloseOrder) -> None:
-        with transaction(self._engine) as session:
-            order = load_order(session, request.order_id)
-            order.status = request.status.value
-            order.closed_at = request.closed_at
-            order.credit_reserved_minor = 0
-            session.add(order)
-            audit(session, f"closed:{order.id}", order.id, "order_closed", "workflow", request.status.value)
+        run_transaction(self._engine, partial(self._close, request=request))
         log(request.order_id).info("order closed", status=request.status)
+
+    def _close(self, session: Session, request: CloseOrder) -> None:
+        order = load_order(session, request.order_id)
+        order.status = request.status.value
+        order.closed_at = request.closed_at
+        order.credit_reserved_minor = 0
+        session.add(order)
+        audit(session, f"closed:{order.id}", order.id, "order_closed", "workflow", request.status.value)

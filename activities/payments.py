@@ -6,11 +6,12 @@ finds it looks the PaymentIntent up at Stripe instead of creating another.
 """
 
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 
 import stripe
 from sqlalchemy import Engine, update
-from sqlmodel import col
+from sqlmodel import Session, col
 from temporalio import activity
 
 from activities.context import log
@@ -18,7 +19,7 @@ from activities.orders import load_order
 from models.activity_io import ChargeCard, ChargeOutcome
 from models.contract import PaymentChannel
 from models.tables import CardCharge, Customer
-from o2c.db import transaction
+from o2c.db import run_transaction
 
 METADATA_KEY = "o2c_idempotency_key"
 CHANNEL_KEY = "o2c_channel"  # card or direct_debit: how the webhook reports the payment to the order
@@ -59,6 +60,18 @@ def decline_kind(code: str | None) -> str:
     return "hard" if (code or "") in HARD_DECLINES else "soft"
 
 
+class _Charging(NamedTuple):
+    """What calling Stripe for a charge needs, read in the charge's first transaction."""
+
+    earlier_attempt: bool
+    known_customer: str | None
+    customer_id: str
+    customer_email: str
+    customer_name: str
+    payment_method: str | None
+    channel: PaymentChannel
+
+
 class PaymentActivities:
     def __init__(self, engine: Engine, stripe_client: stripe.StripeClient) -> None:
         self._engine = engine
@@ -67,54 +80,64 @@ class PaymentActivities:
     @activity.defn(name="charge_card")
     def charge_card(self, request: ChargeCard) -> ChargeOutcome:
         logger = log(request.order_id, invoice=request.invoice_number)
-        with transaction(self._engine) as session:
-            row = session.get(CardCharge, request.idempotency_key)
-            if row is not None and row.status in ("succeeded", "declined", "processing"):
-                return _outcome(row)
-            earlier_attempt = row is not None
-            order = load_order(session, request.order_id)
-            customer = session.get(Customer, order.customer_id)
-            assert customer is not None
-            if row is None:
-                row = CardCharge(
-                    idempotency_key=request.idempotency_key,
-                    order_id=request.order_id,
-                    invoice_number=request.invoice_number,
-                    amount_minor=request.amount_minor,
-                    currency=request.currency,
-                    status="pending",
-                    created_at=datetime.now(UTC),
-                )
-                session.add(row)
-            known_customer = customer.stripe_customer_id
-            customer_id, customer_email, customer_name = customer.id, customer.email, customer.name
-            payment_method = order.stripe_payment_method
-            channel = PaymentChannel.DIRECT_DEBIT if order.payment_method == "debit_on_file" else PaymentChannel.CARD
+        row, charging = run_transaction(self._engine, partial(self._claim, request=request))
+        if charging is None:
+            return _outcome(row)
         # Stripe is called outside any transaction: no row stays locked while the network is slow.
-        stripe_customer = known_customer or self._link_customer(customer_id, customer_email, customer_name)
-        if known_customer is None:
-            with transaction(self._engine) as session:
-                row_customer = session.get(Customer, customer_id)
-                assert row_customer is not None
-                row_customer.stripe_customer_id = stripe_customer
-                session.add(row_customer)
-        intent = self._find_intent(stripe_customer, request.idempotency_key) if earlier_attempt else None
+        stripe_customer = charging.known_customer or self._link_customer(
+            charging.customer_id, charging.customer_email, charging.customer_name
+        )
+        if charging.known_customer is None:
+            linked = update(Customer).where(col(Customer.id) == charging.customer_id)
+            linked = linked.values(stripe_customer_id=stripe_customer)
+            run_transaction(self._engine, lambda session: session.execute(linked))
+        intent = self._find_intent(stripe_customer, request.idempotency_key) if charging.earlier_attempt else None
         if intent is None:
-            intent = self._create_intent(request, stripe_customer, payment_method or "", channel)
+            intent = self._create_intent(request, stripe_customer, charging.payment_method or "", charging.channel)
         # The row as written above (kept, not re-read), now with Stripe's answer: one UPDATE.
         row.stripe_payment_intent = intent.get("id")
         row.status = {"succeeded": "succeeded", "processing": "processing"}.get(str(intent.get("status")), "declined")
         row.decline_code = intent.get("decline_code")
-        with transaction(self._engine) as session:
-            session.execute(
-                update(CardCharge)
-                .where(col(CardCharge.idempotency_key) == request.idempotency_key)
-                .values(
-                    stripe_payment_intent=row.stripe_payment_intent, status=row.status, decline_code=row.decline_code
-                )
-            )
+        answered = (
+            update(CardCharge)
+            .where(col(CardCharge.idempotency_key) == request.idempotency_key)
+            .values(stripe_payment_intent=row.stripe_payment_intent, status=row.status, decline_code=row.decline_code)
+        )
+        run_transaction(self._engine, lambda session: session.execute(answered))
         logger.info("card charged", status=row.status, payment_intent=row.stripe_payment_intent)
         return _outcome(row)
+
+    def _claim(self, session: Session, request: ChargeCard) -> tuple[CardCharge, _Charging | None]:
+        """The charge's row under its key (written as pending the first time) and what calling Stripe
+        needs; None for that when an earlier attempt already has Stripe's answer."""
+        row = session.get(CardCharge, request.idempotency_key)
+        if row is not None and row.status in ("succeeded", "declined", "processing"):
+            return row, None
+        earlier_attempt = row is not None
+        order = load_order(session, request.order_id)
+        customer = session.get(Customer, order.customer_id)
+        assert customer is not None
+        if row is None:
+            row = CardCharge(
+                idempotency_key=request.idempotency_key,
+                order_id=request.order_id,
+                invoice_number=request.invoice_number,
+                amount_minor=request.amount_minor,
+                currency=request.currency,
+                status="pending",
+                created_at=datetime.now(UTC),
+            )
+            session.add(row)
+        channel = PaymentChannel.DIRECT_DEBIT if order.payment_method == "debit_on_file" else PaymentChannel.CARD
+        return row, _Charging(
+            earlier_attempt=earlier_attempt,
+            known_customer=customer.stripe_customer_id,
+            customer_id=customer.id,
+            customer_email=customer.email,
+            customer_name=customer.name,
+            payment_method=order.stripe_payment_method,
+            channel=channel,
+        )
 
     def _link_customer(self, customer_id: str, email: str, name: str) -> str:
         """Our customer's Stripe customer: found by its metadata if an earlier attempt created it (Stripe

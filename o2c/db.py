@@ -1,12 +1,15 @@
 """Database engines and schema migrations (Alembic), for SQLite (the embedded default) and PostgreSQL."""
 
+import contextvars
 import os
+import queue
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 try:
     import fcntl
@@ -34,6 +37,8 @@ def make_engine(url: str) -> Engine:
         database = url.removeprefix("sqlite:///")
         file = None if database in ("", ":memory:") or url.startswith("sqlite:///file:") else Path(database)
         _SQLITE_WRITERS[engine] = WriterLock(file.with_name(file.name + ".writer") if file else None)
+        if file is not None:  # an in-memory database is one per connection: its work stays in its thread
+            _WRITER_THREADS[engine] = WriterThread(engine, _SQLITE_WRITERS[engine])
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -155,6 +160,113 @@ def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: committed whole or not at all."""
     with _writer(engine), Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+T = TypeVar("T")
+
+
+def run_transaction(engine: Engine, work: Callable[[Session], T]) -> T:
+    """``work(session)`` as one unit of work, committed whole (or not at all) before this returns, with
+    what ``work`` returned (or raised). On a SQLite file the process's writer thread runs it; elsewhere
+    it runs here, as ``transaction`` would. ``work`` must not wait for another unit of work."""
+    writer = _WRITER_THREADS.get(engine)
+    if writer is None:
+        with transaction(engine) as session:
+            return work(session)
+    return writer.run(work)
+
+
+_Unit = tuple[Callable[[Session], Any], contextvars.Context, "Future[Any]"]
+
+
+class WriterThread:
+    """SQLite's single writer as one thread of the process that runs every thread's unit of work back to
+    back, the units queued meanwhile in one transaction, each in a savepoint of its own (its failure
+    undoes only its own writes), and answers each caller after the commit.
+
+    Where every thread took the writer lock in turn, each handover cost the next thread's wake-up
+    (about 1 ms, 15% of the time under load: README, Performance) and each unit its own BEGIN and
+    COMMIT. Between processes the batch still takes the writer lock (its flock) like any transaction."""
+
+    MAX_BATCH = 16
+
+    def __init__(self, engine: Engine, lock: "WriterLock") -> None:
+        self._engine = weakref.ref(engine)
+        self._lock = lock
+        self._queue: queue.SimpleQueue[_Unit | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._started = threading.Lock()
+        weakref.finalize(engine, self._queue.put, None)  # the thread ends with its engine
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("a unit of work cannot wait for another one: it would wait for itself")
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="o2c-sqlite-writer", daemon=True)
+                self._thread.start()
+        future: Future[T] = Future()
+        self._queue.put((work, contextvars.copy_context(), future))  # the caller's activity, its log fields
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # after this batch
+                    break
+                batch.append(item)
+            engine = self._engine()
+            if engine is None:
+                return
+            self._commit(engine, batch)
+            del engine
+
+    def _commit(self, engine: Engine, batch: list[_Unit]) -> None:
+        """The batch in one transaction: a unit that raises is rolled back to its savepoint and gets its
+        exception; the others get their results once the whole batch is committed."""
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            if len(batch) == 1:  # nothing to keep apart: no savepoint
+                work, context, future = batch[0]
+                try:
+                    with transaction(engine) as session:
+                        outcomes.append((future, context.run(work, session), None))
+                except Exception as exc:  # the unit's own failure: its transaction was rolled back
+                    outcomes.append((future, None, exc))
+            else:
+                with self._lock, engine.connect() as connection, connection.begin():
+                    for work, context, future in batch:
+                        try:
+                            with (
+                                Session(
+                                    connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+                                ) as session,
+                                session.begin(),
+                            ):
+                                outcomes.append((future, context.run(work, session), None))
+                        except Exception as exc:  # rolled back to its savepoint; the others go on
+                            outcomes.append((future, None, exc))
+        except BaseException as exc:  # the commit (or the connection) failed: nothing of the batch is written
+            for _, _, future in batch:
+                future.set_exception(exc)
+            return  # the thread serves on: every caller of the batch has its answer
+        for future, result, error in outcomes:
+            if error is None:
+                future.set_result(result)
+            else:
+                future.set_exception(error)
+
+
+_WRITER_THREADS: "weakref.WeakKeyDictionary[Engine, WriterThread]" = weakref.WeakKeyDictionary()
 
 
 @contextmanager

@@ -1,19 +1,21 @@
 """Threads of one worker queue for SQLite's single writer on a lock of ours, in order, rather than in
 SQLite's busy handler (sleeps of up to 100 ms while the database stands idle); PostgreSQL needs none."""
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from activities import ledger
 from activities.orders import audit
 from models.tables import AuditEntry, LedgerEntry
-from o2c.db import _writer, insert_new, make_engine, snapshot, transaction
+from o2c.db import _WRITER_THREADS, _writer, insert_new, make_engine, run_transaction, snapshot, transaction
 from tests.support import Database
 
 
@@ -121,3 +123,77 @@ def test_processes_queue_on_a_lock_file_beside_the_database(database: Database) 
             assert session.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         other.dispose()
+
+
+def _audited(engine: Engine) -> set[str]:
+    with snapshot(engine) as session:
+        return set(session.exec(select(AuditEntry.dedupe_key)).all())
+
+
+def test_units_queued_together_commit_together_and_fail_alone(database: Database) -> None:
+    """On SQLite one writer thread runs every unit of work; those that queued while it was busy go in one
+    transaction, each in its own savepoint. A unit that fails is undone alone and its caller gets its
+    exception; the others are committed and get their own results (PostgreSQL: each in its own thread)."""
+    engine = database.engine
+    writer = _WRITER_THREADS.get(engine)
+    busy, go = threading.Event(), threading.Event()
+
+    def hold(session: Session) -> str:
+        audit(session, "first", None, "e", "test", "")
+        busy.set()
+        assert go.wait(10)
+        return "first"
+
+    def write(key: str) -> Callable[[Session], str]:
+        def unit(session: Session) -> str:
+            audit(session, key, None, "e", "test", "")
+            if key == "fails":
+                session.flush()
+                raise ValueError("this unit fails after writing")
+            return key
+
+        return unit
+
+    answers: dict[str, object] = {}
+
+    def call(key: str, unit: Callable[[Session], str]) -> None:
+        try:
+            answers[key] = run_transaction(engine, unit)
+        except ValueError as exc:
+            answers[key] = exc
+
+    threads = [threading.Thread(target=call, args=("first", hold))]
+    threads[0].start()
+    assert busy.wait(10)
+    for key in ("a", "b", "fails", "c"):
+        threads.append(threading.Thread(target=call, args=(key, write(key))))
+        threads[-1].start()
+    if writer is not None:
+        deadline = time.monotonic() + 10
+        while writer._queue.qsize() < 4 and time.monotonic() < deadline:  # all four wait for one batch
+            time.sleep(0.01)
+        assert writer._queue.qsize() == 4
+    go.set()
+    for thread in threads:
+        thread.join(10)
+    assert {k: v for k, v in answers.items() if k != "fails"} == {"first": "first", "a": "a", "b": "b", "c": "c"}
+    assert isinstance(answers["fails"], ValueError)
+    assert _audited(engine) == {"first", "a", "b", "c"}
+
+
+def test_a_unit_of_work_runs_in_its_callers_context(database: Database) -> None:
+    """Activities log with their activity's fields (context variables): the writer thread runs each unit
+    in a copy of its caller's context. A unit cannot wait for another (on SQLite it would wait forever
+    for the thread it runs on): it gets an error at once."""
+    name: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="nobody")
+    name.set("the caller")
+    assert run_transaction(database.engine, lambda session: name.get()) == "the caller"
+    if database.kind != "sqlite":
+        return
+
+    def nested(session: Session) -> object:
+        return run_transaction(database.engine, lambda inner: None)
+
+    with pytest.raises(RuntimeError, match="wait for itself"):
+        run_transaction(database.engine, nested)
+    assert run_transaction(database.engine, lambda session: "still serving") == "still serving"
