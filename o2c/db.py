@@ -228,7 +228,7 @@ class WriterThread:
             if engine is None:
                 return
             self._commit(engine, batch)
-            del engine
+            del engine  # waiting in get(), the thread must not keep its engine alive
 
     def _commit(self, engine: Engine, batch: list[_Unit]) -> None:
         """The batch in one transaction: a unit that raises is rolled back to its savepoint and gets its

@@ -89,6 +89,12 @@ def test_insert_new_counts_what_it_inserted(database: Database) -> None:
         assert len(session.exec(select(LedgerEntry).where(LedgerEntry.journal == "j3")).all()) == 2
 
 
+def _audited(engine: Engine) -> set[str]:
+    """The audit keys committed so far, read from a snapshot."""
+    with snapshot(engine) as session:
+        return set(session.exec(select(AuditEntry.dedupe_key)).all())
+
+
 def test_a_snapshot_reads_without_waiting_for_the_writer(database: Database) -> None:
     """An email's facts are read from a snapshot: while another thread holds a write transaction open
     (here for up to 10 s) the snapshot reads at once and sees only what was committed."""
@@ -98,13 +104,11 @@ def test_a_snapshot_reads_without_waiting_for_the_writer(database: Database) -> 
         database.engine, lambda session: audit(session, "uncommitted", None, "unseen", "test", "")
     ):
         began = time.monotonic()
-        with snapshot(database.engine) as session:
-            keys = set(session.exec(select(AuditEntry.dedupe_key)).all())
+        keys = _audited(database.engine)
         waited = time.monotonic() - began
     assert keys == {"committed"}
     assert waited < 5, f"the snapshot waited {waited:.1f} s for the writer"
-    with snapshot(database.engine) as session:
-        assert set(session.exec(select(AuditEntry.dedupe_key)).all()) == {"committed", "uncommitted"}
+    assert _audited(database.engine) == {"committed", "uncommitted"}
 
 
 def test_processes_queue_on_a_lock_file_beside_the_database(database: Database) -> None:
@@ -123,11 +127,6 @@ def test_processes_queue_on_a_lock_file_beside_the_database(database: Database) 
             assert session.execute(text("SELECT 1")).scalar_one() == 1
     finally:
         other.dispose()
-
-
-def _audited(engine: Engine) -> set[str]:
-    with snapshot(engine) as session:
-        return set(session.exec(select(AuditEntry.dedupe_key)).all())
 
 
 def test_units_queued_together_commit_together_and_fail_alone(database: Database) -> None:
