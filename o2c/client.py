@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -123,21 +124,30 @@ class O2CClient:
                 ),
             )
         except WorkflowAlreadyStartedError:
-            handle = self._client.get_workflow_handle(workflow_id(order.order_id), result_type=OrderOutcome)
-            if await self._started_with(handle) != order:
+            started_with, first_run_id = await self._started_with(workflow_id(order.order_id))
+            if started_with != order:
                 raise OrderConflict(
                     f"order {order.order_id} already exists with different contents; use a new order id for a new order"
                 ) from None
-            return handle
+            return self._client.get_workflow_handle(
+                workflow_id(order.order_id), first_execution_run_id=first_run_id, result_type=OrderOutcome
+            )
 
-    async def _started_with(self, handle: WorkflowHandle[Any, Any]) -> PlaceOrder | None:
-        async for event in handle.fetch_history_events():
-            payloads = event.workflow_execution_started_event_attributes.input.payloads
-            if not payloads:
-                return None
-            value = self._client.data_converter.payload_converter.from_payload(payloads[0], PlaceOrder)
-            return value
-        return None
+    async def _started_with(self, workflow_id_: str) -> tuple[PlaceOrder | None, str | None]:
+        """The order an existing workflow was started with, and its first run's id.
+
+        The input is decoded by the client's whole data converter: with payload encryption on it is
+        ciphertext until the codec has opened it."""
+        async for event in self._client.get_workflow_handle(workflow_id_).fetch_history_events():
+            started = event.workflow_execution_started_event_attributes
+            if not started.input.payloads:
+                return None, started.first_execution_run_id
+            converter = self._client.data_converter.with_context(
+                WorkflowSerializationContext(namespace=self._client.namespace, workflow_id=workflow_id_)
+            )
+            [value] = await converter.decode(started.input.payloads[:1], [PlaceOrder])
+            return value, started.first_execution_run_id
+        return None, None
 
     async def status(self, order_id: str) -> StatusView:
         try:
