@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.archive import pay_online_link
 from activities.context import log
-from activities.email_templates import Rendered, render
+from activities.email_templates import Rendered, header_text, render
 from activities.orders import audit, load_order
 from models.activity_io import DunningStepRun, EmailKind, EmailSent, ErrorType, SendEmail
 from models.money import format_money
@@ -62,6 +62,16 @@ TO_RECEIVABLES = {
 
 
 WITH_DOCUMENT = {EmailKind.INVOICE, EmailKind.INVOICE_COPY}
+
+
+def _attachment(content: bytes, filename: str, mime_type: str) -> Attachment:
+    """An attachment whose file name is fit for its MIME header (names carry customer and document ids)."""
+    return Attachment(
+        FileContent(base64.b64encode(content).decode()),
+        FileName(header_text(filename)),
+        FileType(mime_type),
+        Disposition("attachment"),
+    )
 
 
 def _retry_after(exc: HTTPError) -> timedelta | None:
@@ -133,18 +143,8 @@ class EmailActivities:
             assert note is not None
             facts |= {"document_number": number, "amount": format_money(note.total_minor, note.currency)}
         return [
-            Attachment(
-                FileContent(base64.b64encode(document.pdf).decode()),
-                FileName(f"{number}.pdf"),
-                FileType("application/pdf"),
-                Disposition("attachment"),
-            ),
-            Attachment(
-                FileContent(base64.b64encode(document.ubl).decode()),
-                FileName(f"{number}.xml"),
-                FileType("application/xml"),
-                Disposition("attachment"),
-            ),
+            _attachment(document.pdf, f"{number}.pdf", "application/pdf"),
+            _attachment(document.ubl, f"{number}.xml", "application/xml"),
         ]
 
     @activity.defn(name="run_dunning_step")
@@ -231,11 +231,8 @@ class EmailActivities:
         writer = csv.writer(buffer)
         writer.writerow(["invoice", "order", "issued", "due", "days_overdue", "open", "payment_reference"])
         writer.writerows(rows)
-        attachment = Attachment(
-            FileContent(base64.b64encode(buffer.getvalue().encode()).decode()),
-            FileName(f"statement-{facts['customer_id']}-{today.isoformat()}.csv"),
-            FileType("text/csv"),
-            Disposition("attachment"),
+        attachment = _attachment(
+            buffer.getvalue().encode(), f"statement-{facts['customer_id']}-{today.isoformat()}.csv", "text/csv"
         )
         audit(session, f"audit:{request.key}", None, "statement_sent", request.note, facts["customer_id"])
         return [attachment]
@@ -397,8 +394,8 @@ class EmailActivities:
         self, key: str, order_id: str | None, recipient: str, email: Rendered, attachments: list[Attachment]
     ) -> str:
         mail = Mail(
-            from_email=self._settings.mail_from,
-            to_emails=recipient,
+            from_email=header_text(self._settings.mail_from),
+            to_emails=header_text(recipient),
             subject=email.subject,
             plain_text_content=email.text,
             html_content=email.html,

@@ -1,7 +1,9 @@
 """Email wording, one function per kind of email. Plain text and a minimal HTML twin."""
 
+import unicodedata
 from dataclasses import dataclass, field
 from html import escape
+from string import Formatter
 
 
 @dataclass(frozen=True)
@@ -17,12 +19,27 @@ class Rendered:
         return f"<html><body>{paragraphs}</body></html>"
 
 
+def header_text(value: str) -> str:
+    """``value`` made fit for a mail header, one line: control and format characters (Unicode C*: CR, LF,
+    tab, NUL, bidi overrides) and the line and paragraph separators become spaces, runs of spaces one.
+
+    Customer names reach subjects; one with a line break in it would end the subject and start a header
+    of its own (``Bcc: ...``) wherever the message is written out."""
+    spaced = "".join(
+        " " if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") else c for c in value
+    )
+    return " ".join(spaced.split())
+
+
 def render(template: str, facts: dict[str, str]) -> Rendered:
     try:
         subject, body = _TEMPLATES[template]
     except KeyError as exc:
         raise ValueError(f"no email template named {template!r}") from exc
-    return Rendered(subject=subject.format(**facts), text=body.format(**facts), template=template, data=dict(facts))
+    # A fact that goes into some subject is one line in every email: in our text, and in the template data
+    # that a SendGrid template may put in its own subject.
+    facts = facts | {name: header_text(value) for name, value in facts.items() if name in _SUBJECT_FACTS}
+    return Rendered(subject=subject.format(**facts), text=body.format(**facts), template=template, data=facts)
 
 
 _SIGNATURE = "\n\nQuestions about this email? Reply to it and our accounts team will answer."
@@ -150,3 +167,5 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "Accounts receivable,\n\nthe chargeback on order {order_id} is decided: {note}",
     ),
 }
+
+_SUBJECT_FACTS = {name for subject, _ in _TEMPLATES.values() for _, name, _, _ in Formatter().parse(subject) if name}
