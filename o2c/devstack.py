@@ -2,8 +2,10 @@
 
 Starts, in order and each only once the previous one answers: the Temporal dev server with its UI (state
 in a SQLite file under the state folder, our search attributes registered), localstripe, the SendGrid
-sink, the Stripe webhook receiver (registered with localstripe) and the worker. Ctrl-C stops every child
-it started. Starting again reuses the state folder, so workflows in flight carry on.
+sink, the Stripe webhook receiver (registered with localstripe) and the worker, every one listening on
+127.0.0.1 only. A child that dies is started again (``o2c.supervisor``: pauses from 1 s doubling to 30 s);
+Ctrl-C (or SIGTERM) stops every child it started. Starting again reuses the state folder, so workflows in
+flight carry on.
 """
 
 import asyncio
@@ -11,11 +13,9 @@ import os
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -25,20 +25,22 @@ from pydantic import SecretStr
 from models.search_attributes import CLI_TYPES
 from o2c.codec import new_key_spec
 from o2c.config import Settings
+from o2c.supervisor import Child, RestartPolicy, Supervisor
 from o2c.temporal import connect
 
 log = structlog.get_logger("o2c.dev")
 READY_TIMEOUT = 90.0
 
 
+# localstripe's own start() binds every interface ("::"); the dev stack keeps it on loopback, like the rest.
+LOCALSTRIPE_ON_LOOPBACK = (
+    "import sys; from aiohttp import web; from localstripe.server import app; from o2c.fakestripe import install; "
+    "install(); web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
+)
+
+
 class StackError(RuntimeError):
     """A one-line reason the stack cannot start."""
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
 
 
 def tool(name: str) -> str:
@@ -79,9 +81,8 @@ def _secret_file(path: Path, make: Callable[[], str]) -> str:
 
 
 class DevStack:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, restart_policy: RestartPolicy | None = None) -> None:
         self.state = settings.state_dir.resolve()
-        self.children: list[Child] = []
         self.state.mkdir(parents=True, exist_ok=True)
         # Payloads are encrypted in the dev stack too; its key and the codec token are made on first start
         # unless the environment gives them (production always gives them: README, threat model).
@@ -89,7 +90,24 @@ class DevStack:
         token = settings.codec_token.get_secret_value() or _secret_file(
             self.state / "codec-token", lambda: secrets.token_urlsafe(24)
         )
-        self.settings = settings.model_copy(update={"payload_keys": SecretStr(keys), "codec_token": SecretStr(token)})
+        # The pay-link secret signs the links in invoice emails: a well-known default would let anyone forge
+        # one, so each state folder gets its own unless the environment gives it.
+        given = "payment_link_secret" in settings.model_fields_set
+        paylink = (given and settings.payment_link_secret.get_secret_value()) or _secret_file(
+            self.state / "payment-link-secret", lambda: secrets.token_urlsafe(32)
+        )
+        self.settings = settings.model_copy(
+            update={
+                "payload_keys": SecretStr(keys),
+                "codec_token": SecretStr(token),
+                "payment_link_secret": SecretStr(paylink),
+            }
+        )
+        self.supervisor = Supervisor(self.state, self.env, restart_policy)
+
+    @property
+    def children(self) -> list[Child]:
+        return self.supervisor.children
 
     @property
     def codec_endpoint(self) -> str:
@@ -106,19 +124,15 @@ class DevStack:
             "O2C_SENDGRID_HOST": f"http://127.0.0.1:{s.sendgrid_sink_port}",
             "O2C_PAYLOAD_KEYS": s.payload_keys.get_secret_value(),
             "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
+            "O2C_PAYMENT_LINK_SECRET": s.payment_link_secret.get_secret_value(),
+            "O2C_BIND_HOST": "127.0.0.1",  # even when the shell exports another (as deployments do)
             "O2C_WORKER_PROCESSES": str(s.worker_processes),
             "O2C_WORKFLOW_SANDBOX": str(s.workflow_sandbox).lower(),
             "O2C_LOG_LEVEL": s.log_level,
         }
 
     def spawn(self, name: str, argv: list[str]) -> Child:
-        logfile = (self.state / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            argv, stdout=logfile, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True
-        )
-        child = Child(name, process)
-        self.children.append(child)
-        return child
+        return self.supervisor.spawn(name, argv)
 
     def check_ports(self) -> None:
         s = self.settings
@@ -164,16 +178,9 @@ class DevStack:
             return True
 
         await wait_until("Temporal dev server", temporal_ready, temporal)
-        localstripe = self.spawn(
-            "localstripe", [sys.executable, "-m", "o2c.fakestripe", "--port", str(s.localstripe_port)]
-        )
-        await wait_until(
-            "localstripe",
-            lambda: _http_ok(
-                f"http://127.0.0.1:{s.localstripe_port}/v1/customers", auth=s.stripe_api_key.get_secret_value()
-            ),
-            localstripe,
-        )
+        localstripe_argv = [sys.executable, "-c", LOCALSTRIPE_ON_LOOPBACK, str(s.localstripe_port)]
+        localstripe = self.spawn("localstripe", localstripe_argv)
+        await wait_until("localstripe", self.localstripe_ready, localstripe)
         sink = self.spawn("sendgrid-sink", [o2c, "sink", "--port", str(s.sendgrid_sink_port)])
         await wait_until(
             "SendGrid sink", lambda: _http_ok(f"http://127.0.0.1:{s.sendgrid_sink_port}/_sink/health"), sink
@@ -187,6 +194,22 @@ class DevStack:
             return "worker started" in (self.state / "worker.log").read_text(errors="replace")
 
         await wait_until("worker", worker_ready, worker)
+
+    async def localstripe_ready(self) -> bool:
+        s = self.settings
+        return await _http_ok(
+            f"http://127.0.0.1:{s.localstripe_port}/v1/customers", auth=s.stripe_api_key.get_secret_value()
+        )
+
+    async def restarted(self, child: Child) -> None:
+        """localstripe starts empty: the webhook endpoint is registered again once it answers."""
+        if child.name != "localstripe":
+            return
+        try:
+            await wait_until("localstripe", self.localstripe_ready, child)
+            await self.register_webhook()
+        except (StackError, httpx.HTTPError) as exc:
+            log.warning("webhook endpoint not registered again", reason=str(exc))
 
     async def register_webhook(self) -> None:
         from o2c.webhook import HANDLED_EVENTS
@@ -205,20 +228,22 @@ class DevStack:
             response.raise_for_status()
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            if child.process.poll() is None:
-                child.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in reversed(self.children):
-            try:
-                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
-        self.children.clear()
+        self.supervisor.stop()
 
-    def first_exited(self) -> Child | None:
-        return next((c for c in self.children if c.process.poll() is not None), None)
+    async def supervise(self, stopping: asyncio.Event) -> None:
+        """Restarts children that die until ``stopping`` is set."""
+        follow_ups: set[asyncio.Task[None]] = set()
+        while not stopping.is_set():
+            for child in self.supervisor.tend():
+                task = asyncio.create_task(self.restarted(child))
+                follow_ups.add(task)
+                task.add_done_callback(follow_ups.discard)
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=0.5)
+            except TimeoutError:
+                continue
+        for task in follow_ups:
+            task.cancel()
 
 
 async def _codec_ok(port: int) -> bool:
@@ -260,14 +285,7 @@ async def run_dev(settings: Settings, with_demo: bool) -> int:
             f"state and logs: {stack.state} · Ctrl-C stops everything.",
             flush=True,
         )
-        while not stopping.is_set():
-            exited = stack.first_exited()
-            if exited is not None:
-                raise StackError(f"{exited.name} stopped unexpectedly; see {stack.state / (exited.name + '.log')}")
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=1)
-            except TimeoutError:
-                continue
+        await stack.supervise(stopping)
         return 0
     except StackError as exc:
         print(f"o2c dev: {exc}", file=sys.stderr, flush=True)

@@ -1,0 +1,231 @@
+"""README command 1 (``o2c dev --demo``): its supervisor, its secrets, and the whole stack end to end."""
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from io import StringIO
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+import pytest
+
+from models.contract import OrderStatus
+from models.naming import workflow_id
+from o2c.config import Settings
+from o2c.devstack import DevStack
+from o2c.supervisor import RestartPolicy, Supervisor
+from o2c.temporal import connect
+from tests.harness import eventually
+from tests.support import binary, free_port
+
+T = TypeVar("T")
+FAST = RestartPolicy(first_delay=0.2, max_delay=0.8, stable_after=2.0)
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
+
+
+def test_restart_pauses_double_up_to_the_cap_and_start_over_after_a_stable_run() -> None:
+    policy = RestartPolicy(first_delay=1, max_delay=30, stable_after=60)
+    delays: list[float] = []
+    previous = None
+    for _ in range(7):
+        previous = policy.next_delay(previous, uptime=0.5)
+        delays.append(previous)
+    assert delays == [1, 2, 4, 8, 16, 30, 30]
+    assert policy.next_delay(30, uptime=59) == 30
+    assert policy.next_delay(30, uptime=60) == 1
+
+
+@pytest.fixture
+def supervisor(tmp_path: Path) -> Iterator[tuple[Supervisor, StringIO]]:
+    console = StringIO()
+    supervisor = Supervisor(tmp_path, lambda: dict(os.environ), FAST, console)
+    try:
+        yield supervisor, console
+    finally:
+        supervisor.stop(grace=5)
+
+
+def _tend_until(supervisor: Supervisor, done: Callable[[], bool], timeout: float = 10.0) -> None:
+    def tended() -> bool:
+        supervisor.tend()
+        return done()
+
+    wait_for("the supervisor restarted the child", tended, timeout)
+
+
+def test_a_child_killed_by_pid_is_started_again_and_stop_ends_it(supervisor: tuple[Supervisor, StringIO]) -> None:
+    sup, console = supervisor
+    child = sup.spawn("sleeper", [sys.executable, "-c", "import time; time.sleep(120)"])
+    first_pid = child.process.pid
+    os.kill(first_pid, signal.SIGKILL)
+    _tend_until(sup, lambda: child.restarts == 1)
+    assert child.process.pid != first_pid and child.process.poll() is None
+    assert console.getvalue() == (
+        f"o2c dev: sleeper (pid {first_pid}) killed by SIGKILL; restarting in 0.2 s (log: {sup.logs}/sleeper.log)\n"
+    )
+    second = psutil.Process(child.process.pid)
+    sup.stop(grace=5)
+    assert not second.is_running() and sup.children == []
+
+
+def test_a_child_that_keeps_dying_waits_longer_each_time_up_to_the_cap(
+    supervisor: tuple[Supervisor, StringIO],
+) -> None:
+    sup, console = supervisor
+    child = sup.spawn("crasher", [sys.executable, "-c", "raise SystemExit(3)"])
+    _tend_until(sup, lambda: child.restarts == 4, timeout=20)
+    lines = console.getvalue().splitlines()
+    assert [re.search(r"restarting in (\S+) s", line)[1] for line in lines[:4]] == ["0.2", "0.4", "0.8", "0.8"]  # type: ignore[index]
+    assert all("crasher" in line and "exited with code 3" in line for line in lines)
+
+
+def test_the_dev_stack_makes_a_pay_link_secret_per_state_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("O2C_PAYMENT_LINK_SECRET", raising=False)
+    monkeypatch.setenv("O2C_BIND_HOST", "0.0.0.0")
+    first = DevStack(Settings(state_dir=tmp_path / "a", _env_file=None))  # type: ignore[call-arg]
+    made = tmp_path / "a" / "payment-link-secret"
+    secret = made.read_text()
+    assert len(secret) >= 43 and stat.S_IMODE(made.stat().st_mode) == 0o600
+    assert first.env()["O2C_PAYMENT_LINK_SECRET"] == secret
+    assert first.env()["O2C_BIND_HOST"] == "127.0.0.1"
+    again = DevStack(Settings(state_dir=tmp_path / "a", _env_file=None))  # type: ignore[call-arg]
+    assert again.env()["O2C_PAYMENT_LINK_SECRET"] == secret  # links already mailed keep working
+    other = DevStack(Settings(state_dir=tmp_path / "b", _env_file=None))  # type: ignore[call-arg]
+    assert other.env()["O2C_PAYMENT_LINK_SECRET"] != secret
+
+    given = "a-deployment-chose-this-secret"
+    monkeypatch.setenv("O2C_PAYMENT_LINK_SECRET", given)
+    chosen = DevStack(Settings(state_dir=tmp_path / "c", _env_file=None))  # type: ignore[call-arg]
+    assert chosen.env()["O2C_PAYMENT_LINK_SECRET"] == given
+    assert not (tmp_path / "c" / "payment-link-secret").exists()
+
+
+# ---- README command 1, end to end -------------------------------------------------------------------------
+
+PORT_SETTINGS = (
+    "O2C_TEMPORAL_PORT",
+    "O2C_TEMPORAL_UI_PORT",
+    "O2C_LOCALSTRIPE_PORT",
+    "O2C_SENDGRID_SINK_PORT",
+    "O2C_WEBHOOK_PORT",
+    "O2C_CODEC_PORT",
+)
+# Where `o2c dev --demo` leaves each demo order (o2c/demo.py drives each through a different life).
+DEMO_STATES = {
+    "paid": OrderStatus.PAID,  # paid by bank transfer, found on the bank statement
+    "card": OrderStatus.PAID,  # charged to the card on file
+    "partial": OrderStatus.INVOICED,
+    "hold": OrderStatus.INVOICED,  # released from credit hold by a controller
+    "dispute": OrderStatus.DISPUTED,
+    "cancel": OrderStatus.CANCELLED,
+    "waiting": OrderStatus.AWAITING_SHIPMENT,
+}
+
+
+async def _demo_orders_reach_their_states(state: Path, temporal_port: int, run: str) -> None:
+    """Read through the ``status`` query, decrypted with the key the stack made in its state folder."""
+    settings = Settings(state_dir=state, _env_file=None)  # type: ignore[call-arg]
+    client = await connect(f"127.0.0.1:{temporal_port}", settings)
+    for name, expected in DEMO_STATES.items():
+        handle = client.get_workflow_handle(workflow_id(f"DEMO-{run}-{name}"))
+        await eventually(handle, lambda view, expected=expected: view.status == expected, f"{name}: {expected}")
+
+
+def _is_worker(process: psutil.Process) -> bool:
+    try:
+        return process.cmdline()[-1:] == ["worker"]
+    except psutil.Error:  # the killed one, until the supervisor reaps it
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _listen_addresses(processes: list[psutil.Process]) -> set[tuple[str, int]]:
+    return {
+        (conn.laddr.ip, conn.laddr.port)
+        for process in processes
+        for conn in process.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    }
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops_clean(tmp_path: Path) -> None:
+    """Slow on purpose (about a minute): the whole stack as a developer starts it, the only test of README
+    command 1. Every port is a free one and the state folder is new, so it runs beside anything else."""
+    ports = {setting: free_port() for setting in PORT_SETTINGS}
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("O2C_", "TEMPORAL_"))}
+    env |= {name: str(port) for name, port in ports.items()} | {"O2C_STATE_DIR": str(state)}
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        dev = subprocess.Popen([binary("o2c"), "dev", "--demo"], cwd=tmp_path, env=env, stdout=stdout, stderr=stderr)
+    seen: dict[int, psutil.Process] = {}
+
+    def children() -> list[psutil.Process]:
+        found = psutil.Process(dev.pid).children(recursive=True)
+        seen.update((p.pid, p) for p in found)
+        return found
+
+    try:
+
+        def up() -> bool:
+            assert dev.poll() is None, f"o2c dev exited with {dev.returncode}: {err.read_text()[-2000:]}"
+            return "Ctrl-C stops everything" in out.read_text()
+
+        wait_for("o2c dev --demo came up and placed its orders", up, timeout=240)
+        run = re.search(r"DEMO-(\d+)-paid", out.read_text())
+        assert run, out.read_text()
+
+        # Bound to loopback: everything any child listens on, and every port setting taken.
+        listening = _listen_addresses(children())
+        assert {ip for ip, _ in listening} <= {"127.0.0.1", "::1"}, listening
+        assert set(ports.values()) <= {port for _, port in listening}
+
+        asyncio.run(_demo_orders_reach_their_states(state, ports["O2C_TEMPORAL_PORT"], run[1]))
+
+        # A child that dies comes back, and the console says so.
+        worker = next(p for p in children() if _is_worker(p))
+        worker.kill()
+        restarted = wait_for(
+            "a new worker",
+            lambda: next((p for p in children() if _is_worker(p) and p.pid != worker.pid), None),
+        )
+        assert f"worker (pid {worker.pid}) killed by SIGKILL; restarting in 1 s" in err.read_text()
+        wait_for(
+            "the new worker polls",
+            lambda: (state / "worker.log").read_text(errors="replace").count("worker started") == 2,
+        )
+        assert restarted.is_running()
+    finally:
+        dev.send_signal(signal.SIGINT)
+        code = dev.wait(timeout=60)
+
+    assert code == 0, err.read_text()[-2000:]
+    assert len(seen) >= 6  # Temporal, codec server, localstripe, sink, webhook, worker (twice)
+    alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert [port for port in ports.values() if _listening(port)] == []
