@@ -2,10 +2,14 @@
 
 import argparse
 import asyncio
+import contextlib
 import json
+import logging
+import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from o2c.cash.cli import add_cash_commands
 from o2c.config import get_settings
@@ -461,12 +465,43 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     return int(args.run(args))
 
 
+def main(argv: list[str] | None = None) -> NoReturn:
+    """The ``o2c`` console script: the process ends with the exit code of the command's own work.
+
+    The Temporal SDK's Rust runtime can abort the interpreter's shutdown after the work is done
+    (sdk-python #300, ``PyGILState_Release``: SIGABRT, exit code 134, in 4 of 60 ``o2c order start`` runs
+    measured), which a script reads as a failure. So once the command is done and its output flushed, the
+    process ends here, without the interpreter's shutdown. Nothing is lost: every unit of work has committed
+    before its caller returned, and the operating system closes files and locks with the process."""
+    try:
+        code = run(argv)
+    except SystemExit as exc:  # argparse's usage errors and --help
+        code = _exit_code(exc)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can reach its reader
+            stream.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
