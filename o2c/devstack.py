@@ -9,6 +9,7 @@ flight carry on.
 """
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -116,6 +117,12 @@ class DevStack:
 
     def env(self) -> dict[str, str]:
         s = self.settings
+        # Both defaults name the default ports; on other ports the UI's calls to the codec server and the
+        # pay links in emails follow the ports the stack really uses, unless the environment says otherwise.
+        ui_origins = [f"http://localhost:{s.temporal_ui_port}", f"http://127.0.0.1:{s.temporal_ui_port}"]
+        if "codec_ui_origins" in s.model_fields_set:
+            ui_origins = s.codec_ui_origins
+        public_url = s.public_url if "public_url" in s.model_fields_set else f"http://127.0.0.1:{s.webhook_port}"
         return os.environ | {
             "TEMPORAL_ADDRESS": f"127.0.0.1:{s.temporal_port}",
             "O2C_STATE_DIR": str(self.state),
@@ -126,6 +133,8 @@ class DevStack:
             "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
             "O2C_PAYMENT_LINK_SECRET": s.payment_link_secret.get_secret_value(),
             "O2C_BIND_HOST": "127.0.0.1",  # even when the shell exports another (as deployments do)
+            "O2C_CODEC_UI_ORIGINS": json.dumps(ui_origins),
+            "O2C_PUBLIC_URL": public_url,
             "O2C_WORKER_PROCESSES": str(s.worker_processes),
             "O2C_WORKFLOW_SANDBOX": str(s.workflow_sandbox).lower(),
             "O2C_LOG_LEVEL": s.log_level,

@@ -14,6 +14,7 @@ from io import StringIO
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import psutil
 import pytest
 
@@ -150,6 +151,32 @@ async def _demo_orders_reach_their_states(state: Path, temporal_port: int, run: 
         await eventually(handle, lambda view, expected=expected: view.status == expected, f"{name}: {expected}")
 
 
+def _pay_links_open_on_the_stacks_webhook_port(sink_port: int, webhook_port: int) -> None:
+    """The worker signs the links in invoice emails and the webhook receiver checks them: both children got
+    the state folder's pay-link secret, and the links name the port the receiver really listens on."""
+    messages = httpx.get(f"http://127.0.0.1:{sink_port}/_sink/messages", timeout=10).json()
+    texts = [c["value"] for m in messages for c in m["payload"]["content"] if c["type"] == "text/plain"]
+    links = re.findall(r"http://\S+/pay/\S+", "\n".join(texts))
+    assert links, "no invoice email with a pay link"
+    link = links[0]
+    assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/")
+    assert httpx.get(link, timeout=10).status_code == 200
+    forged = re.sub(r"t=\w+", "t=" + "0" * 32, link)
+    assert httpx.get(forged, timeout=10).status_code != 200
+
+
+def _the_ui_may_call_the_codec_server(codec_port: int, ui_port: int) -> None:
+    """CORS: the codec server lets the UI's own origin (on the port the stack gave the UI) call it."""
+    origin = f"http://localhost:{ui_port}"
+    preflight = httpx.options(
+        f"http://127.0.0.1:{codec_port}/decode",
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == origin
+
+
 def _is_worker(process: psutil.Process) -> bool:
     try:
         return process.cmdline()[-1:] == ["worker"]
@@ -206,6 +233,8 @@ def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops
         assert set(ports.values()) <= {port for _, port in listening}
 
         asyncio.run(_demo_orders_reach_their_states(state, ports["O2C_TEMPORAL_PORT"], run[1]))
+        _pay_links_open_on_the_stacks_webhook_port(ports["O2C_SENDGRID_SINK_PORT"], ports["O2C_WEBHOOK_PORT"])
+        _the_ui_may_call_the_codec_server(ports["O2C_CODEC_PORT"], ports["O2C_TEMPORAL_UI_PORT"])
 
         # A child that dies comes back, and the console says so.
         worker = next(p for p in children() if _is_worker(p))
