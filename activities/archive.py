@@ -105,10 +105,11 @@ def invoice_document(
 
 
 def pay_online_link(settings: Settings, order: Order, invoice: Invoice) -> str | None:
-    """Bank-transfer invoices carry a link to pay them by card; a card on file is charged anyway."""
+    """Bank-transfer invoices carry a link to pay them by card; a card on file is charged anyway. The link
+    lasts O2C_PAYMENT_LINK_DAYS from now: each reminder, rendered when it is sent, carries a fresh one."""
     if order.payment_method != "bank_transfer":
         return None
-    return payment_link(settings.public_url, settings.payment_link_secret.get_secret_value(), invoice.number)
+    return payment_link(settings, invoice.number, datetime.now(UTC))
 
 
 def credit_note_document(

@@ -73,13 +73,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
         engine = make_engine(settings.resolved_database_url())
         migrate(engine)  # event ids and kept payloads live in webhook_events
-        pay_page = PayPage(
-            engine,
-            stripe_client(settings),
-            settings.payment_link_secret.get_secret_value(),
-            settings.stripe_publishable_key,
-            settings.resolved_stripe_js_url(),
-        )
+        pay_page = PayPage(engine, stripe_client(settings), settings)
         app = create_app(await connect(), settings.stripe_webhook_secret.get_secret_value(), engine, pay_page)
         config = uvicorn.Config(
             app, host=settings.bind_host, port=args.port or settings.webhook_port, log_level="warning"

@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     seller_iban: str = "DE89370400440532013000"
     seller_bic: str = "COBADEFFXXX"
     public_url: str = "http://127.0.0.1:8421"
-    payment_link_secret: SecretStr = SecretStr("paylink_local_development_only")
+    # Signs pay-page links. No default: one known to the public would let anyone open any invoice's page.
+    payment_link_secret: SecretStr = SecretStr("")
+    payment_link_days: int = Field(default=90, ge=1, le=730)  # how long a link in an email opens its page
     stripe_publishable_key: str = "pk_test_localstripe"
     stripe_js_url: str = ""
 
@@ -102,6 +104,29 @@ class Settings(BaseSettings):
             return self.payload_keys.get_secret_value()
         made = self.state_dir / "payload-keys"
         return made.read_text().strip() if made.is_file() else ""
+
+    def resolved_payment_link_secret(self) -> str:
+        """``O2C_PAYMENT_LINK_SECRET``; without it, the secret the dev stack made in its state folder.
+        Anything else is refused: links signed with a guessable secret would open any invoice's page."""
+        secret = self.payment_link_secret.get_secret_value()
+        made = self.state_dir / "payment-link-secret"
+        if not secret and made.is_file():
+            secret = made.read_text().strip()
+        if len(secret) < MIN_PAYMENT_LINK_SECRET:
+            raise PaymentLinkSecretMissing(
+                f"O2C_PAYMENT_LINK_SECRET is {'too short' if secret else 'not set'}: set it to a random value of "
+                f"at least {MIN_PAYMENT_LINK_SECRET} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe())'), the same for the workers and the webhook receiver; "
+                f"`o2c dev` makes one in {made}"
+            )
+        return secret
+
+
+MIN_PAYMENT_LINK_SECRET = 16
+
+
+class PaymentLinkSecretMissing(RuntimeError):
+    """Payment links cannot be signed or checked: the deployment lacks O2C_PAYMENT_LINK_SECRET."""
 
 
 @lru_cache(maxsize=1)

@@ -1,13 +1,25 @@
 """Pay online: every bank-transfer invoice carries a link to a page where the customer pays it by card.
 
-The link is ``{O2C_PUBLIC_URL}/pay/{invoice number}?t={token}``, the token an HMAC of the number under
-``O2C_PAYMENT_LINK_SECRET``, so links cannot be guessed from invoice numbers. Opening it creates (or
-reuses) one Stripe PaymentIntent for what is still open on the invoice. In the browser Stripe.js turns
-the card into a PaymentMethod (card data never reaches us); the page posts its id back and the server
-confirms the PaymentIntent with it. Stripe's ``payment_intent.succeeded`` webhook then brings the payment
-to the order like any other card payment. Stripe's own Payment Links need Prices, which localstripe
-lacks; this page works against both. Against localstripe (whose Stripe.js stand-in cannot create
-PaymentMethods) the page offers Stripe's test card ``pm_card_visa`` instead.
+The link is ``{O2C_PUBLIC_URL}/pay/{invoice number}?e={expiry}&t={token}``: the token an HMAC of the number
+and the expiry (unix seconds) under ``O2C_PAYMENT_LINK_SECRET``, so links can be neither guessed from
+invoice numbers nor extended. A link opens its page for ``O2C_PAYMENT_LINK_DAYS`` after the email or
+document that carries it was made; every reminder carries a fresh one.
+
+Opening the page creates (or reuses) one Stripe PaymentIntent for what is still open on the invoice. In the
+browser Stripe.js turns the card into a PaymentMethod (card data never reaches us); the page posts its id
+back and the server confirms the PaymentIntent with it. Stripe's ``payment_intent.succeeded`` webhook then
+brings the payment to the order like any other card payment. Stripe's own Payment Links need Prices,
+which localstripe lacks; this page works against both. Against localstripe (whose Stripe.js stand-in
+cannot create PaymentMethods) the page offers Stripe's test card ``pm_card_visa`` instead.
+
+One payment per invoice and amount, whatever the clicks: the invoice row keeps the PaymentIntent, and a
+submit claims it there (a compare-and-set on that row) before confirming, so a second submit meanwhile
+confirms nothing; an intent that was paid but is not on the books yet is never followed by another.
+Stripe is called outside any transaction: the row is read from a snapshot and written in short
+transactions that check nobody changed it in between.
+
+The HTML is built by hand with ``html.escape`` on every value that is not ours; a page that grows beyond
+this one should move to a template engine with autoescaping (Jinja2).
 """
 
 import hashlib
@@ -15,30 +27,47 @@ import hmac
 import html
 import json
 import re
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
 import stripe
-from sqlalchemy import Engine
-from sqlmodel import select
+import structlog
+from sqlalchemy import Engine, update
+from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from models.money import format_money
-from models.tables import Invoice, Order
-from o2c.db import is_postgres, transaction
+from models.tables import Invoice, Payment
+from o2c.config import Settings
+from o2c.db import run_transaction, snapshot
 
 PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,100}")
+TOKEN = re.compile(r"[0-9a-f]{32}")
+EXPIRY = re.compile(r"[0-9]{1,12}")
+# A submit's claim on the invoice's PaymentIntent is written as "{intent id}@{unix seconds}". One older
+# than any Stripe call can take (its timeout, with the SDK's retries) was left by a process that died
+# between claiming and releasing, and may be taken over.
+CLAIMED_AT = "@"
+CLAIM_STALE_AFTER = timedelta(minutes=5)
+PAID = frozenset({"succeeded", "processing", "requires_capture"})
+PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
+
+log = structlog.get_logger("o2c.paylink")
 
 
-def link_token(secret: str, number: str) -> str:
-    return hmac.new(secret.encode(), number.encode(), hashlib.sha256).hexdigest()[:32]
+def link_token(secret: str, number: str, expires: int) -> str:
+    return hmac.new(secret.encode(), f"{number}|{expires}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def payment_link(public_url: str, secret: str, number: str) -> str:
-    return f"{public_url.rstrip('/')}/pay/{number}?t={link_token(secret, number)}"
+def payment_link(settings: Settings, number: str, made_at: datetime) -> str:
+    """The link for an email or document made at ``made_at``; it opens the page for O2C_PAYMENT_LINK_DAYS."""
+    expires = int((made_at + timedelta(days=settings.payment_link_days)).timestamp())
+    token = link_token(settings.resolved_payment_link_secret(), number, expires)
+    return f"{settings.public_url.rstrip('/')}/pay/{number}?e={expires}&t={token}"
 
 
 def amount_due_now(invoice: Invoice, today: datetime) -> int:
@@ -50,33 +79,74 @@ def amount_due_now(invoice: Invoice, today: datetime) -> int:
 
 
 @dataclass(frozen=True)
-class Intent:
+class Answer:
+    title: str
+    text: str
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class Due:
+    """An open invoice as one snapshot saw it, with what its row keeps of the page's PaymentIntent."""
+
     number: str
-    amount_minor: int
+    order_id: str
     currency: str
+    open_minor: int
+    amount_minor: int
+    stored: str | None  # the column as read: an intent id, or a claim on it
+    booked: bool  # the stored intent's payment is on the books
+
+    @property
+    def intent_id(self) -> str | None:
+        return self.stored.partition(CLAIMED_AT)[0] if self.stored else None
+
+
+@dataclass(frozen=True)
+class Intent:
+    due: Due
+    stored: str  # the column as it is now: this intent's id, or a claim on it
+    intent_id: str
+    amount_minor: int
     client_secret: str
+    paid: bool  # paid (or processing) and not on the books yet: nothing more is to be taken
+
+    @property
+    def amount(self) -> str:
+        return format_money(self.amount_minor, self.due.currency)
+
+    def claimed_by_another(self, now: float) -> bool:
+        claimed_at = self.stored.partition(CLAIMED_AT)[2]
+        return bool(claimed_at) and now - int(claimed_at) < CLAIM_STALE_AFTER.total_seconds()
+
+
+class Contended(Exception):
+    """The invoice's PaymentIntent kept changing under this request."""
 
 
 class PayPage:
-    def __init__(self, engine: Engine, stripe_api: stripe.StripeClient, secret: str, publishable_key: str, js_url: str):
+    def __init__(self, engine: Engine, stripe_api: stripe.StripeClient, settings: Settings):
         self._engine = engine
         self._stripe = stripe_api
-        self._secret = secret
-        self._publishable_key = publishable_key
-        self._js_url = js_url
+        self._secret = settings.resolved_payment_link_secret()
+        self._publishable_key = settings.stripe_publishable_key
+        self._js_url = settings.resolved_stripe_js_url()
+        self._contact = settings.accounts_receivable_email
 
     async def show(self, request: Request) -> HTMLResponse:
         number = request.path_params["number"]
-        if not hmac.compare_digest(request.query_params.get("t", ""), link_token(self._secret, number)):
-            return _page(
-                "Link not valid",
-                "<p>This payment link is not valid. Please use the link in your invoice email.</p>",
-                404,
-            )
-        intent = await run_in_threadpool(self.intent_for, number)
+        refused = self.refusal(number, request.query_params.get("e", ""), request.query_params.get("t", ""))
+        if refused is not None:
+            return _page(refused)
+        try:
+            intent = await run_in_threadpool(self.intent_for, number)
+        except (stripe.StripeError, Contended) as exc:
+            return _page(self._unavailable(number, exc))
         if intent is None:
-            return _page("Nothing to pay", f"<p>Invoice {html.escape(number)} has nothing left to pay. Thank you.</p>")
-        amount = html.escape(format_money(intent.amount_minor, intent.currency))
+            return _page(Answer("Nothing to pay", f"Invoice {number} has nothing left to pay. Thank you."))
+        if intent.paid:
+            return _page(self._received(intent))
+        amount = html.escape(intent.amount)
         test_card = (
             '<input type="hidden" name="test_payment_method" value="pm_card_visa">'
             if self._publishable_key.startswith("pk_test_")
@@ -96,73 +166,199 @@ card.mount("#card");
 const form = document.getElementById("pay");
 form.addEventListener("submit", async (event) => {{
   event.preventDefault();
+  form.querySelector("button").disabled = true;
   const made = (await stripe.createPaymentMethod({{type: "card", card}})) || {{}};
-  if (made.error) {{ document.getElementById("result").textContent = made.error.message; return; }}
+  if (made.error) {{
+    document.getElementById("result").textContent = made.error.message;
+    form.querySelector("button").disabled = false;
+    return;
+  }}
   const fallback = form.elements["test_payment_method"];
   form.elements["payment_method"].value = made.paymentMethod ? made.paymentMethod.id : (fallback ? fallback.value : "");
   form.submit();
 }});
 </script>"""
-        return _page(f"Pay invoice {number}", body)
+        return _html(f"Pay invoice {number}", body)
 
     async def pay(self, request: Request) -> HTMLResponse:
         number = request.path_params["number"]
-        if not hmac.compare_digest(request.query_params.get("t", ""), link_token(self._secret, number)):
-            return _page("Link not valid", "<p>This payment link is not valid.</p>", 404)
+        refused = self.refusal(number, request.query_params.get("e", ""), request.query_params.get("t", ""))
+        if refused is not None:
+            return _page(refused)
         fields = parse_qs((await request.body()).decode(errors="replace"))
         method = (fields.get("payment_method") or [""])[0]
         if not PAYMENT_METHOD.fullmatch(method):
-            return _page("Payment not made", "<p>No card was given. Please go back and try again.</p>", 400)
-        outcome = await run_in_threadpool(self.confirm, number, method)
-        return _page("Payment" if outcome.startswith("Thank") else "Payment not made", f"<p>{html.escape(outcome)}</p>")
+            return _page(Answer("Payment not made", "No card was given. Please go back and try again.", 400))
+        try:
+            return _page(await run_in_threadpool(self.confirm, number, method))
+        except (stripe.StripeError, Contended) as exc:
+            return _page(self._unavailable(number, exc))
 
-    def confirm(self, number: str, payment_method: str) -> str:
+    def refusal(self, number: str, expires: str, token: str) -> Answer | None:
+        """Why the link does not open the page, if it does not. The signature is checked before the expiry:
+        a forged link learns nothing, not even that it would have expired."""
+        if not EXPIRY.fullmatch(expires) or not TOKEN.fullmatch(token):
+            return Answer(
+                "Link not valid",
+                "This payment link is incomplete or damaged. Please open it again from your latest invoice "
+                f"email or reminder, or contact us at {self._contact}.",
+                400,
+            )
+        if not hmac.compare_digest(token, link_token(self._secret, number, int(expires))):
+            return Answer(
+                "Link not valid",
+                "This payment link is not valid. Please use the link in your latest invoice email or reminder.",
+                404,
+            )
+        if int(expires) < time.time():
+            return Answer(
+                "Link expired",
+                "This payment link has expired. Please use the link in your latest reminder, "
+                f"or contact us at {self._contact}.",
+                410,
+            )
+        return None
+
+    def confirm(self, number: str, payment_method: str) -> Answer:
         """Confirms the invoice's PaymentIntent with the card the customer's browser turned into a
-        PaymentMethod. The money reaches the order through Stripe's webhook, not through this answer."""
+        PaymentMethod, under a claim on the invoice's row: of two submits at once, one confirms and the other
+        is told a payment is under way. The money reaches the order through Stripe's webhook."""
         intent = self.intent_for(number)
         if intent is None:
-            return "Thank you: this invoice has nothing left to pay."
-        intent_id = intent.client_secret.split("_secret_")[0]
+            return Answer("Payment", "Thank you: this invoice has nothing left to pay.")
+        if intent.paid:
+            return self._received(intent)
+        now = time.time()
+        if intent.claimed_by_another(now):
+            return self._under_way(number)
+        claim = f"{intent.intent_id}{CLAIMED_AT}{int(now)}"
+        if not self._swap(number, intent.stored, claim):
+            return self._under_way(number)
         try:
-            self._stripe.v1.payment_intents.update(intent_id, params={"payment_method": payment_method})
-            confirmed = self._stripe.v1.payment_intents.confirm(intent_id)
+            return self._confirm_claimed(intent, payment_method)
+        finally:
+            self._swap(number, claim, intent.intent_id)
+
+    def _confirm_claimed(self, intent: Intent, payment_method: str) -> Answer:
+        # Asked again under the claim: a submit that held it before this one may have paid the intent.
+        current = self._stripe.v1.payment_intents.retrieve(intent.intent_id)
+        if current.status in PAID:
+            return self._received(intent)
+        if current.status not in PAYABLE or current.amount != intent.amount_minor:
+            return Answer("Payment not made", "This page is out of date. Please reload it and try again.", 409)
+        try:
+            self._stripe.v1.payment_intents.update(intent.intent_id, params={"payment_method": payment_method})
+            confirmed = self._stripe.v1.payment_intents.confirm(intent.intent_id)
         except stripe.CardError as exc:
-            return f"Your card was declined: {exc.user_message or 'please try another card'}."
-        if confirmed.status in ("succeeded", "processing"):
-            return f"Thank you: your payment of {format_money(intent.amount_minor, intent.currency)} was received."
-        return "Your bank asks you to confirm this payment; please try again and follow its steps."
+            self._abandon(intent)
+            reason = exc.user_message or "please try another card"
+            return Answer("Payment not made", f"Your card was declined: {reason}.", 402)
+        except stripe.InvalidRequestError as exc:
+            log.warning("pay page: Stripe refused the confirmation", invoice=intent.due.number, code=exc.code)
+            reason = exc.user_message or "please reload the page and try again"
+            return Answer("Payment not made", f"The payment could not be made: {reason}.", 400)
+        if confirmed.status in PAID:
+            return self._received(intent)
+        return Answer("Payment not made", "Your bank asks you to confirm this payment; please try again.", 402)
+
+    def _abandon(self, intent: Intent) -> None:
+        """After a decline the next card gets an intent of its own: localstripe cannot confirm an intent again
+        once its charge failed (Stripe can), and a canceled intent is plainly one nobody will pay."""
+        try:
+            self._stripe.v1.payment_intents.cancel(intent.intent_id)
+        except stripe.StripeError as exc:  # the next attempt then tries this intent again
+            log.warning("pay page: declined intent not canceled", invoice=intent.due.number, error=type(exc).__name__)
 
     def intent_for(self, number: str) -> Intent | None:
         """One PaymentIntent per invoice and amount: reused while it can still be paid, replaced when the
-        amount due changed (a partial payment or a credit note came in between)."""
-        with transaction(self._engine) as session:
-            statement = select(Invoice).where(Invoice.number == number)
-            if is_postgres(self._engine):
-                statement = statement.with_for_update()
-            invoice = session.exec(statement).first()
-            if invoice is None or invoice.open_minor <= 0:
+        amount due changed (a partial payment or a credit note came in between), or when Stripe no longer
+        has it (localstripe forgets everything when the dev stack restarts)."""
+        for _ in range(3):
+            due = self._due(number)
+            if due is None:
                 return None
-            amount = amount_due_now(invoice, datetime.now(UTC))
-            if invoice.stripe_payment_intent:
-                existing = self._stripe.v1.payment_intents.retrieve(invoice.stripe_payment_intent)
-                if existing.amount == amount and existing.status not in ("succeeded", "canceled"):
-                    return Intent(number, amount, invoice.currency, existing.client_secret or "")
-            order = session.get(Order, invoice.order_id)
-            assert order is not None
+            stored = self._stored_intent(due)
+            if stored is not None:
+                return stored
             created = self._stripe.v1.payment_intents.create(
                 params={
-                    "amount": amount,
-                    "currency": invoice.currency.lower(),
-                    "metadata": {"order_id": order.id, "invoice_number": number, "source": "payment_link"},
+                    "amount": due.amount_minor,
+                    "currency": due.currency.lower(),
+                    "metadata": {"order_id": due.order_id, "invoice_number": number, "source": "payment_link"},
                 },
-                options={"idempotency_key": f"paylink:{number}:{amount}"},
+                # Requests replacing the same intent for the same amount get one intent back from Stripe.
+                options={"idempotency_key": f"paylink:{number}:{due.open_minor}:{due.amount_minor}:{due.intent_id}"},
             )
-            invoice.stripe_payment_intent = created.id
-            session.add(invoice)
-            return Intent(number, amount, invoice.currency, created.client_secret or "")
+            if self._swap(number, due.stored, created.id):
+                return Intent(due, created.id, created.id, due.amount_minor, created.client_secret or "", paid=False)
+            # Another request stored an intent meanwhile: the next round reads and reuses it.
+        raise Contended(f"invoice {number}: its PaymentIntent changed three times while this request ran")
+
+    def _due(self, number: str) -> Due | None:
+        with snapshot(self._engine) as session:
+            invoice = session.get(Invoice, number)
+            if invoice is None or invoice.open_minor <= 0:
+                return None
+            stored = invoice.stripe_payment_intent
+            intent_id = stored.partition(CLAIMED_AT)[0] if stored else None
+            return Due(
+                number=number,
+                order_id=invoice.order_id,
+                currency=invoice.currency,
+                open_minor=invoice.open_minor,
+                amount_minor=amount_due_now(invoice, datetime.now(UTC)),
+                stored=stored,
+                booked=intent_id is not None and session.get(Payment, intent_id) is not None,
+            )
+
+    def _stored_intent(self, due: Due) -> Intent | None:
+        if due.stored is None or due.intent_id is None:
+            return None
+        try:
+            existing = self._stripe.v1.payment_intents.retrieve(due.intent_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.code != "resource_missing" and exc.http_status != 404:  # localstripe sends no code
+                raise
+            log.warning("pay page: Stripe has no such PaymentIntent; making a new one", invoice=due.number)
+            return None
+        # Paid but not on the books yet: the webhook is on its way, and another intent would charge twice.
+        paid = existing.status in PAID and not due.booked
+        if paid or (existing.status in PAYABLE and existing.amount == due.amount_minor):
+            return Intent(due, due.stored, existing.id, existing.amount, existing.client_secret or "", paid=paid)
+        return None
+
+    def _swap(self, number: str, expected: str | None, new: str) -> bool:
+        """Writes ``new`` into the invoice's PaymentIntent column if it still holds ``expected``."""
+        column = col(Invoice.stripe_payment_intent)
+        unchanged = column.is_(None) if expected is None else column == expected
+        statement = update(Invoice).where(col(Invoice.number) == number, unchanged).values(stripe_payment_intent=new)
+        return run_transaction(self._engine, lambda session: session.connection().execute(statement).rowcount == 1)
+
+    def _received(self, intent: Intent) -> Answer:
+        return Answer("Payment", f"Thank you: your payment of {intent.amount} was received.")
+
+    def _under_way(self, number: str) -> Answer:
+        return Answer(
+            "Payment in progress",
+            f"A payment for invoice {number} is being made right now. Please wait a moment and reload this page.",
+            409,
+        )
+
+    def _unavailable(self, number: str, exc: Exception) -> Answer:
+        log.warning("pay page: payment service unavailable", invoice=number, error=type(exc).__name__)
+        return Answer(
+            "Payment not made",
+            "Card payments cannot be reached right now. Please try again in a few minutes: a payment that was "
+            f"already taken is never taken twice. Questions: contact us at {self._contact}.",
+            503,
+        )
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(answer: Answer) -> HTMLResponse:
+    return _html(answer.title, f"<p>{html.escape(answer.text)}</p>", answer.status)
+
+
+def _html(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
         f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",

@@ -210,15 +210,10 @@ async def test_payment_link_pays_a_bank_transfer_invoice(
         sendgrid_host=f"http://127.0.0.1:{sink_port}",
         stripe_webhook_secret=SECRET,
         public_url=f"http://127.0.0.1:{webhook_port}",
+        payment_link_secret="paylink-secret-of-this-test",
     )
     api = stripe_client(settings)
-    pay_page = PayPage(
-        database.engine,
-        api,
-        settings.payment_link_secret.get_secret_value(),
-        "pk_test_x",
-        settings.resolved_stripe_js_url(),
-    )
+    pay_page = PayPage(database.engine, api, settings)
     order = sample_order()
     async with (
         BackgroundServer(sink_app(tmp_path / "mail"), sink_port),
@@ -244,8 +239,8 @@ async def test_payment_link_pays_a_bank_transfer_invoice(
         number = view.invoices[0].number
         body = await mail_body(http, sink_port, f"Invoice {number}")
         link = body.split("Or pay online by card: ")[1].split()[0]
-        assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=")
-        forged = await http.get(f"http://127.0.0.1:{webhook_port}/pay/{number}?t=0000")
+        assert link.startswith(f"http://127.0.0.1:{webhook_port}/pay/{number}?e=")
+        forged = await http.get(link[:-1] + ("1" if link.endswith("0") else "0"))
         page = await http.get(link)
         first_intent = intent_of(database, number)
         await http.get(link)  # opened twice: the same PaymentIntent

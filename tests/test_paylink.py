@@ -1,0 +1,266 @@
+"""The pay page on its own, against localstripe: who may open it, for how long, and that a customer is
+charged once per invoice and amount however often the form is sent."""
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import stripe
+import yaml
+from sqlmodel import select
+
+from activities import stripe_client
+from models.tables import Invoice
+from o2c.config import PaymentLinkSecretMissing, Settings
+from o2c.db import transaction
+from o2c.paylink import PayPage, payment_link
+from o2c.webhook import create_app
+from tests.seed import add_customer, add_invoice, add_order
+from tests.support import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "paylink-secret-of-these-tests"
+PAY_WITH_VISA = b"payment_method=pm_card_visa"
+
+
+def page_settings(db: Database, localstripe: str, **fields: Any) -> Settings:
+    return Settings(
+        database_url=db.url,
+        stripe_api_base=localstripe,
+        payment_link_secret=SECRET,
+        public_url="http://pay.test",
+        **fields,
+    )
+
+
+def open_invoice(db: Database, total_minor: int = 12_34) -> str:
+    """A bank-transfer invoice of its own (localstripe is shared by the whole session)."""
+    number = f"INV-{uuid.uuid4().hex[:10]}"
+    add_customer(db)
+    add_order(db, f"O-{number}", total_minor)
+    add_invoice(db, number, f"O-{number}", total_minor, due=date.today() + timedelta(days=30))
+    return number
+
+
+@asynccontextmanager
+async def pay_site(settings: Settings, db: Database, api: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The webhook receiver's routes with its pay page, served in process."""
+    app = create_app(None, "whsec_unused", db.engine, PayPage(db.engine, api, settings))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pay.test") as http:
+        yield http
+
+
+def stored_intent(db: Database, number: str) -> str | None:
+    with transaction(db.engine) as session:
+        invoice = session.get(Invoice, number)
+        assert invoice is not None
+        return invoice.stripe_payment_intent
+
+
+def set_stored_intent(db: Database, number: str, value: str) -> None:
+    with transaction(db.engine) as session:
+        invoice = session.get(Invoice, number)
+        assert invoice is not None
+        invoice.stripe_payment_intent = value
+        session.add(invoice)
+
+
+def paid_intents(api: stripe.StripeClient, number: str) -> list[str]:
+    """The invoice's PaymentIntents that took money (localstripe charges an intent at most once)."""
+    intents = api.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+    mine = [i for i in intents if (i.to_dict().get("metadata") or {}).get("invoice_number") == number]
+    return [i.id for i in mine if i.status == "succeeded"]
+
+
+def test_no_public_default_for_the_payment_link_secret(tmp_path: Path) -> None:
+    """Without O2C_PAYMENT_LINK_SECRET only the secret the dev stack made in its state folder is used;
+    with neither (or a short one) nothing is signed, and the error names the variable."""
+    bare = Settings(payment_link_secret="", state_dir=tmp_path)
+    with pytest.raises(PaymentLinkSecretMissing, match="O2C_PAYMENT_LINK_SECRET is not set"):
+        bare.resolved_payment_link_secret()
+    with pytest.raises(PaymentLinkSecretMissing, match="O2C_PAYMENT_LINK_SECRET is too short"):
+        Settings(payment_link_secret="short", state_dir=tmp_path).resolved_payment_link_secret()
+    (tmp_path / "payment-link-secret").write_text("made-by-the-dev-stack-0123456789\n")
+    assert bare.resolved_payment_link_secret() == "made-by-the-dev-stack-0123456789"
+    assert Settings(payment_link_secret=SECRET, state_dir=tmp_path).resolved_payment_link_secret() == SECRET
+    with pytest.raises(PaymentLinkSecretMissing):
+        payment_link(Settings(payment_link_secret="", state_dir=tmp_path / "none"), "INV-1", datetime.now(UTC))
+
+
+def test_compose_requires_the_payment_link_secret() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for name in ("worker", "webhook"):
+        value = services[name]["environment"]["O2C_PAYMENT_LINK_SECRET"]
+        assert value.startswith("${O2C_PAYMENT_LINK_SECRET:?"), f"{name} must not start without the secret"
+
+
+async def test_links_open_the_page_until_they_expire(database: Database, localstripe: str) -> None:
+    settings = page_settings(database, localstripe, payment_link_days=30)
+    number = open_invoice(database)
+    fresh = payment_link(settings, number, datetime.now(UTC) - timedelta(days=29))
+    stale = payment_link(settings, number, datetime.now(UTC) - timedelta(days=31))
+    expires = int(parse_qs(urlsplit(stale).query)["e"][0])
+    extended = stale.replace(f"e={expires}", f"e={expires + 7 * 86400}")  # the token signs the expiry too
+    async with pay_site(settings, database, stripe_client(settings)) as http:
+        opened, expired, forged = await http.get(fresh), await http.get(stale), await http.get(extended)
+        refused_payment = await http.post(stale, content=PAY_WITH_VISA)
+    assert opened.status_code == 200 and "12.34 USD" in opened.text
+    assert expired.status_code == 410 and "This payment link has expired" in expired.text
+    assert "latest reminder" in expired.text and settings.accounts_receivable_email in expired.text
+    assert "12.34" not in expired.text
+    assert forged.status_code == 404
+    assert refused_payment.status_code == 410
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["t=%C3%A9", "e=1&t=%C3%A9", "e=%D9%A1%D9%A2&t=" + "0" * 32, "e=99999999999&t=" + "0" * 31 + "%C3%A9", ""],
+    ids=["non-ascii-token", "non-ascii-token-with-expiry", "arabic-digits", "non-ascii-tail", "none"],
+)
+async def test_a_malformed_link_is_refused_with_a_reason(sqlite_db: Database, localstripe: str, query: str) -> None:
+    settings = page_settings(sqlite_db, localstripe)
+    number = open_invoice(sqlite_db)
+    async with pay_site(settings, sqlite_db, stripe_client(settings)) as http:
+        shown = await http.get(f"/pay/{number}?{query}")
+        posted = await http.post(f"/pay/{number}?{query}", content=PAY_WITH_VISA)
+    assert shown.status_code == posted.status_code == 400
+    assert "incomplete or damaged" in shown.text
+
+
+async def test_two_submits_at_once_charge_once(database: Database, localstripe: str) -> None:
+    """Two submits of the page at once (a double click, two tabs), then one more after both answered: one
+    charge. The second and third are told a payment is under way or was received, never a 500."""
+    settings = page_settings(database, localstripe)
+    api = stripe_client(settings)
+    number = open_invoice(database)
+    link = payment_link(settings, number, datetime.now(UTC))
+    async with pay_site(settings, database, SlowConfirm(api)) as http:
+        assert (await http.get(link)).status_code == 200
+        both = await asyncio.gather(http.post(link, content=PAY_WITH_VISA), http.post(link, content=PAY_WITH_VISA))
+        again = await http.post(link, content=PAY_WITH_VISA)
+        reopened = await http.get(link)
+    answers = sorted((r.status_code, r.text) for r in both)
+    assert [status for status, _ in answers] in ([200, 200], [200, 409]), answers
+    assert "Thank you: your payment of 12.34 USD was received" in answers[0][1]
+    assert again.status_code == 200 and "was received" in again.text
+    assert reopened.status_code == 200 and "was received" in reopened.text and "<form" not in reopened.text
+    assert len(paid_intents(api, number)) == 1
+    assert stored_intent(database, number) == paid_intents(api, number)[0]  # the claim was released
+
+
+async def test_a_declined_card_is_told_and_another_card_pays(database: Database, localstripe: str) -> None:
+    settings = page_settings(database, localstripe)
+    api = stripe_client(settings)
+    number = open_invoice(database)
+    link = payment_link(settings, number, datetime.now(UTC))
+    async with pay_site(settings, database, api) as http:
+        declined = await http.post(link, content=b"payment_method=pm_card_chargeCustomerFail")
+        unknown = await http.post(link, content=b"payment_method=pm_nobody_made_this")
+        paid = await http.post(link, content=PAY_WITH_VISA)
+    assert declined.status_code == 402 and "Your card was declined" in declined.text
+    assert unknown.status_code == 400 and "The payment could not be made" in unknown.text
+    assert paid.status_code == 200 and "was received" in paid.text
+    assert len(paid_intents(api, number)) == 1
+
+
+async def test_a_payment_intent_stripe_forgot_is_replaced(database: Database, localstripe: str) -> None:
+    """localstripe starts empty after the dev stack restarts, while the invoice still names its intent."""
+    settings = page_settings(database, localstripe)
+    api = stripe_client(settings)
+    number = open_invoice(database)
+    set_stored_intent(database, number, "pi_from_before_the_restart")
+    link = payment_link(settings, number, datetime.now(UTC))
+    async with pay_site(settings, database, api) as http:
+        page = await http.get(link)
+        paid = await http.post(link, content=PAY_WITH_VISA)
+    assert page.status_code == 200 and "12.34 USD" in page.text
+    replacement = stored_intent(database, number)
+    assert replacement is not None and replacement != "pi_from_before_the_restart"
+    assert api.v1.payment_intents.retrieve(replacement).amount == 12_34
+    assert paid.status_code == 200 and paid_intents(api, number) == [replacement]
+
+
+async def test_stripe_is_never_called_inside_a_transaction(database: Database, localstripe: str) -> None:
+    """Before each Stripe call, another thread must be able to take a write transaction on the invoice's row
+    at once (SQLite's single writer, PostgreSQL's row lock): a slow Stripe holds up nobody's writes."""
+    settings = page_settings(database, localstripe)
+    number = open_invoice(database)
+    watched = WatchedStripe(stripe_client(settings), lambda: writable_at_once(database, number))
+    link = payment_link(settings, number, datetime.now(UTC))
+    async with pay_site(settings, database, watched) as http:
+        opened = await http.get(link)  # creates the intent
+        reopened = await http.get(link)  # reads it back
+        paid = await http.post(link, content=PAY_WITH_VISA)
+    assert watched.held == [], f"Stripe called while a transaction was open: {watched.held}"
+    assert opened.status_code == reopened.status_code == paid.status_code == 200
+    assert watched.calls == 6  # create; retrieve; retrieve, retrieve under the claim, update, confirm
+
+
+def writable_at_once(db: Database, number: str) -> bool:
+    done = threading.Event()
+
+    def write() -> None:
+        with transaction(db.engine) as session:
+            session.exec(select(Invoice).where(Invoice.number == number).with_for_update()).first()
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    return done.wait(2)
+
+
+class WatchedStripe:
+    """The real client, but before each PaymentIntent call ``check`` must hold."""
+
+    def __init__(self, api: stripe.StripeClient, check: Callable[[], bool]) -> None:
+        self._intents = api.v1.payment_intents
+        self._check = check
+        self.calls = 0
+        self.held: list[str] = []
+        self.v1 = self
+
+    @property
+    def payment_intents(self) -> "WatchedStripe":
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._intents, name)
+
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if not self._check():
+                self.held.append(name)
+            return method(*args, **kwargs)
+
+        return watched
+
+
+class SlowConfirm:
+    """The real client, with confirming taking long enough that two submits overlap."""
+
+    def __init__(self, api: stripe.StripeClient) -> None:
+        self._intents = api.v1.payment_intents
+        self.v1 = self
+
+    @property
+    def payment_intents(self) -> "SlowConfirm":
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._intents, name)
+        if name != "confirm":
+            return method
+
+        def slow(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.3)
+            return method(*args, **kwargs)
+
+        return slow
