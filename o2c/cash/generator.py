@@ -5,7 +5,8 @@ words in another order) and one or two accounts; some share a word of their name
 a share of invoices have the same round amounts, so a careless matcher would find ties to get wrong. Lines
 pay by structured reference (sometimes with a typo), by invoice number in every format people type, by
 nothing but the account and the amount, several invoices at once, in part, in instalments, short, over,
-from an unknown account under a name variant, or are unrelated to any invoice.
+from an unknown account under a name variant, or are unrelated to any invoice (or, on request, come from
+another firm that shares one word of a customer's name).
 """
 
 import random
@@ -58,6 +59,8 @@ _SYLLABLES = [
     "hen",
 ]
 _FORMS = ("GmbH", "AG", "Ltd", "Inc.", "LLC", "S.A.", "B.V.", "GmbH & Co. KG", "plc", "")
+_GENERIC_WORDS = ("Trading", "Sons", "Handel", "Holding", "International", "Services")
+# "lookalike" (not in the mix, so the benchmark's figures stay comparable): see _lookalike
 MIX: dict[str, float] = {
     "reference": 0.48,
     "reference_typo": 0.03,
@@ -221,6 +224,10 @@ def generate(lines: int, invoices: int | None = None, seed: int = 7, mix: dict[s
             )
             truth[line_id] = Truth((), kind)
             continue
+        if kind == "lookalike":
+            bank_lines.append(_lookalike(line_id, rng, customers, by_customer, open_invoices, paid))
+            truth[line_id] = Truth((), kind)
+            continue
         if kind == "instalment":
             index, rest = instalments.pop(rng.randrange(len(instalments)))
             invoice = open_invoices[index]
@@ -287,6 +294,24 @@ def generate(lines: int, invoices: int | None = None, seed: int = 7, mix: dict[s
         bank_lines.append(BankLine(line_id, amount, "EUR", STATEMENT_DAY, payer, account, reference, remittance))
         truth[line_id] = Truth(paid_invoices, kind)
     return Dataset(customers, open_invoices, bank_lines, truth)
+
+
+def _lookalike(
+    line_id: str,
+    rng: random.Random,
+    customers: list[Customer],
+    by_customer: dict[str, list[int]],
+    invoices: list[OpenInvoice],
+    paid: list[bool],
+) -> BankLine:
+    """Another firm that carries one word of a customer's name ("Brien" beside "O'Brien & Sons") paying the
+    amount of one of that customer's open invoices, from an account nobody knows: not the customer's money."""
+    customer = rng.choice(customers)
+    still_open = [i for i in by_customer.get(customer.id, ()) if not paid[i]]
+    amount = invoices[rng.choice(still_open)].open_minor if still_open else rng.randint(100, 500_000)
+    word = rng.choice(customer.name.split()[:2])
+    payer = rng.choice((word, word.upper(), f"{word} {rng.choice(_FORMS)}", f"{word} {rng.choice(_GENERIC_WORDS)}"))
+    return BankLine(line_id, amount, "EUR", STATEMENT_DAY, payer.strip(), _account(rng), "", "Payment")
 
 
 def score(proposals: Sequence[object], truth: dict[str, Truth]) -> dict[str, int]:

@@ -12,6 +12,9 @@ Tiers, first that decides wins:
 4. one payment covering several open invoices of that customer (bounded search over integer cents);
 5. fuzzy payer names (rapidfuzz) within the candidates the amount leaves.
 
+A payer's name identifies a customer only with evidence (``name_score``): its words must carry the customer's
+name, not just one distinctive word of it; "Brien" is not "O'Brien & Sons", nor "Dynamic" "Dynamic Trading".
+
 The engine keeps the open amounts it has applied, so a second line for a paid invoice is not matched again.
 """
 
@@ -32,7 +35,9 @@ MAX_INVOICES_PER_PAYMENT = 5  # as Stripe's own bank-transfer reconciliation: 1 
 SUBSET_SEARCH_INVOICES = 24  # the customer's oldest open invoices a multi-invoice search looks at
 SUBSET_SEARCH_BUDGET = 50_000  # combinations tried before the search gives up (abstains)
 SHORT_PAYMENT_SHARE = 0.05  # paid at least 95% of the invoice: a deduction to look at, not an instalment
-FUZZY_ACCEPT = 90  # token_set_ratio on normalized names, as ERPNext's >= 80 but stricter
+FUZZY_ACCEPT = 90  # token_set_ratio on normalized names, as ERPNext's >= 80 but stricter, behind name_score's gate
+WORD_TYPO = 85  # fuzz.ratio at which two words of five letters or more are one word misspelt
+DISTINCTIVE_LENGTH = 3  # shorter words (initials, a legal form cut off by the bank) tell no firm from another
 FUZZY_MARGIN = 8  # the best customer must lead the next by this much, else the names tie
 
 
@@ -127,7 +132,10 @@ def bulk() -> Iterator[None]:
 
 # ---------------------------------------------------------------------------------------- normalizing
 
-_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa", "&": " "})
+_TRANSLIT = str.maketrans(
+    {"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "oe", "å": "aa", "&": " "}
+    | dict.fromkeys("'\u2019`\u00b4", "")  # "O'Brien" is one word, as banks that drop the apostrophe write it
+)
 _LEGAL_FORMS = frozenset(
     [
         "gmbh",
@@ -168,16 +176,109 @@ _LEGAL_FORMS = frozenset(
         "group",
     ]
 )
+# Words that say what kind of business a firm is, not which one: many firms carry them.
+_GENERIC_WORDS = frozenset(
+    [
+        "trading",
+        "traders",
+        "trade",
+        "handel",
+        "handels",
+        "sons",
+        "son",
+        "soehne",
+        "sohn",
+        "brothers",
+        "bros",
+        "gebrueder",
+        "holding",
+        "holdings",
+        "international",
+        "intl",
+        "global",
+        "services",
+        "service",
+        "solutions",
+        "systems",
+        "industries",
+        "industry",
+        "enterprises",
+        "enterprise",
+        "partners",
+        "associates",
+        "consulting",
+        "import",
+        "export",
+        "logistics",
+        "technologies",
+        "technology",
+        "products",
+        "manufacturing",
+        "management",
+        "vertrieb",
+        "verwaltung",
+        "beteiligungs",
+        "werke",
+    ]
+)
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def normalize_name(name: str) -> str:
     """Lower case, umlauts spelled out, accents and punctuation gone, legal forms dropped: "Müller GmbH &
-    Co. KG" and "MUELLER" compare equal."""
+    Co. KG" and "MUELLER" compare equal, and so do "O'Brien" and "OBRIEN"."""
     text = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLIT))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
     words = [w for w in _NON_WORD.split(text.replace(".", "")) if w and w not in _LEGAL_FORMS]
     return " ".join(words)
+
+
+def distinctive(word: str) -> bool:
+    """A word of a normalized name that tells one firm from another."""
+    return len(word) >= DISTINCTIVE_LENGTH and word not in _GENERIC_WORDS
+
+
+def _same_word(payer_word: str, customer_word: str, *, last: bool) -> bool:
+    if payer_word == customer_word:
+        return True
+    if last and len(payer_word) >= DISTINCTIVE_LENGTH and customer_word.startswith(payer_word):
+        return True  # banks cut names to the length of their field
+    return min(len(payer_word), len(customer_word)) >= 5 and fuzz.ratio(payer_word, customer_word) >= WORD_TYPO
+
+
+def _cut_off_form(word: str) -> bool:
+    """A legal form or generic word the bank cut short ("GMB", "TRAD"): no word of a name."""
+    return any(form.startswith(word) for form in _LEGAL_FORMS | _GENERIC_WORDS)
+
+
+def name_score(payer: str, customer: str) -> float:
+    """How well a payer's normalized name names the customer's, 0 when it is no evidence at all.
+
+    ``token_set_ratio`` alone scores any subset 100, and a one-word payer is a subset of many names. Evidence
+    is the customer's name carried by the payer's: every distinctive word of it (misspelt, or cut off at the
+    end, at most), two words or more, and all its generic words unless two distinctive words already agree;
+    and no distinctive word of the payer's that the customer's lacks ("Acme Widgets" is not "Acme Trading").
+    Exactly equal names are looked up before, not scored."""
+    payer_words = payer.split()
+    unused = dict(enumerate(payer_words))
+    matched = matched_distinctive = 0
+    missing_generic = False
+    for word in customer.split():
+        hit = next((i for i, p in unused.items() if _same_word(p, word, last=i == len(payer_words) - 1)), None)
+        if hit is None:
+            if distinctive(word):
+                return 0.0
+            missing_generic = True
+            continue
+        del unused[hit]
+        matched += 1
+        matched_distinctive += distinctive(word)
+    if matched < 2 or matched_distinctive == 0 or (missing_generic and matched_distinctive < 2):
+        return 0.0
+    for i, word in unused.items():
+        if distinctive(word) and not (i == len(payer_words) - 1 and _cut_off_form(word)):
+            return 0.0
+    return fuzz.token_set_ratio(payer, customer)
 
 
 def normalize_account(account: str) -> str:
@@ -287,7 +388,7 @@ class Matcher:
         for account in customer.accounts:
             self._by_account[normalize_account(account)].add(customer.id)
         name = normalize_name(customer.name)
-        if name:
+        if any(distinctive(word) for word in name.split()):  # "Trading Company Ltd" is anybody's name
             self._by_name[name].add(customer.id)
             for token in name.split():
                 self._by_token[token].add(customer.id)
@@ -460,7 +561,7 @@ class Matcher:
         for number in numbers:
             owner = self._invoices[number].customer_id
             if owner not in scores:
-                scores[owner] = fuzz.token_set_ratio(payer, self._normalize(self._customers[owner].name))
+                scores[owner] = name_score(payer, self._normalize(self._customers[owner].name))
         ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
         best_id, best = ranked[0]
         runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
@@ -515,9 +616,7 @@ class Matcher:
                 pool.update(sharing)
         if not pool:
             return set(), "", 0.0
-        ranked = sorted(
-            ((fuzz.token_set_ratio(payer, self._normalize(self._customers[c].name)), c) for c in pool), reverse=True
-        )
+        ranked = sorted(((name_score(payer, self._normalize(self._customers[c].name)), c) for c in pool), reverse=True)
         best, best_id = ranked[0]
         runner_up = ranked[1][0] if len(ranked) > 1 else 0.0
         if best >= FUZZY_ACCEPT and best - runner_up >= FUZZY_MARGIN:
