@@ -1,11 +1,24 @@
-"""The ledger over random order lifecycles (hypothesis): orders in currencies with 0, 2 and 3 decimals,
-invoiced, paid in part, in full, over and with the early-payment discount, credited, written off, charged
-late fees, and paid through bank receipts applied by cash application, each step sometimes retried.
-After every step: each currency's trial balance is zero, receivables equal the open invoices, unapplied
-cash equals the money received and not yet applied, and no journal was written twice."""
+"""The books over random order lifecycles (hypothesis).
 
+On the activities: orders in currencies with 0, 2 and 3 decimals, invoiced, paid in part, in full, over,
+twice under two payment ids and with the early-payment discount, credited, written off, charged late fees,
+and paid through bank receipts applied by cash application, each step sometimes retried. On the workflow:
+payments before the invoice, after it, over it, twice under two ids and delivered twice, and orders
+cancelled with money already received.
+
+After every step (``tests/books.py``): each currency's trial balance is zero, receivables equal the open
+invoices, every money event has exactly one journal and every journal its event, and every amount the
+customers paid is received, and then applied, queued for cash application or refunded. Against the test's
+own record of what it asked for: one payment per payment id, one invoice per invoice key, credit notes and
+write-offs per dedupe key adding up to what was asked once (a retry issuing a second one under a new
+number shows), one email per key."""
+
+import shutil
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -13,12 +26,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, text
 from sqlalchemy.exc import DBAPIError
-from sqlmodel import Session, select
-from temporalio.testing import ActivityEnvironment
+from sqlmodel import Session, col, select
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities import build_activities, ledger
 from activities.receipts import apply_by_hand, store_statement
@@ -31,52 +46,96 @@ from models.activity_io import (
     RecordOrder,
     RecordShipment,
 )
-from models.contract import PaymentChannel, PaymentReceived, PaymentTerms
-from models.money import from_minor
+from models.contract import OrderStatus, PaymentChannel, PaymentReceived, PaymentTerms
+from models.money import from_minor, to_minor
 from models.policy import OrderPolicy
-from models.tables import Invoice, LedgerEntry
+from models.tables import BalanceAdjustment, CashReceipt, CreditNote, Invoice, LedgerEntry, Payment
 from o2c.cash.statements import parse_statement
+from o2c.client import O2CClient
 from o2c.config import Settings
 from o2c.db import make_engine, migrate, transaction
 from tests.books import check_books
+from tests.harness import eventually, running_worker
 from tests.support import Database, RecordingSendGrid, sample_order
 from tests.test_workflow_paths import ship_all
 
 PRICES = {"USD": "19.99", "JPY": "2400", "KWD": "4.125"}
+LINK_SECRET = "ledger-property-test-link-secret"
+
+
+def _settings(url: str) -> Settings:
+    return Settings(database_url=url, payment_link_secret=LINK_SECRET)
+
+
+@dataclass
+class Asked:
+    """What the test asked of the books, to hold them to: money paid in per currency, and the order's
+    payments, invoice keys and adjustments (amount per dedupe key)."""
+
+    paid_in: Counter[str] = field(default_factory=Counter)
+    payments: dict[str, int] = field(default_factory=dict)
+    invoice_keys: set[str] = field(default_factory=set)
+    credit_notes: dict[str, int] = field(default_factory=dict)
+    write_offs: dict[str, int] = field(default_factory=dict)
+
+    def paid(self, payment_id: str, amount: int, currency: str) -> None:
+        if payment_id not in self.payments:
+            self.paid_in[currency] += amount
+        self.payments[payment_id] = amount
 
 
 @pytest.fixture(scope="module")
-def activities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, Callable[..., Any]]]]:
-    url = f"sqlite:///{Path(tmp_path_factory.mktemp('ledger')) / 'o2c.db'}"
-    engine = make_engine(url)
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database that each example copies: an example's books are its own, so a failure is
+    reported on the example that caused it, not on every one after it."""
+    path = tmp_path_factory.mktemp("ledger") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
-    built = build_activities(
-        Settings(database_url=url),
-        engine,
-        OrderPolicy(),
-        sendgrid=RecordingSendGrid(),
-        stripe_api=SimpleNamespace(v1=None),
-    )
-    yield engine, {fn.__name__: fn for fn in built}
     engine.dispose()
+    return path
+
+
+@contextmanager
+def fresh_books(template: Path) -> Iterator[tuple[Any, dict[str, Callable[..., Any]]]]:
+    path = template.with_name(f"{uuid.uuid4().hex}.db")
+    shutil.copyfile(template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    built = build_activities(
+        _settings(url), engine, OrderPolicy(), sendgrid=RecordingSendGrid(), stripe_api=SimpleNamespace(v1=None)
+    )
+    try:
+        yield engine, {fn.__name__: fn for fn in built}
+    finally:
+        engine.dispose()
+        path.unlink()
 
 
 STEPS = st.lists(
     st.tuples(
-        st.sampled_from(["pay", "pay", "credit_note", "write_off", "late_fee", "bank", "retry"]),
-        st.integers(1, 150),  # percent of what is open
+        st.sampled_from(["pay", "pay", "pay_again", "credit_note", "write_off", "late_fee", "bank", "retry"]),
+        st.integers(1, 150),  # percent of what is open (over 100: paid over)
     ),
     min_size=1,
     max_size=7,
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None)
 @given(currency=st.sampled_from(sorted(PRICES)), discount=st.booleans(), steps=STEPS)
+@example(currency="USD", discount=False, steps=[("pay", 120)])  # paid over what is due
+@example(currency="JPY", discount=False, steps=[("pay", 100), ("pay_again", 100)])  # paid twice, two ids
+@example(currency="KWD", discount=True, steps=[("bank", 150), ("retry", 1)])  # a receipt worth more than due
 def test_books_balance_through_any_lifecycle(
-    activities: tuple[Any, dict[str, Callable[..., Any]]], currency: str, discount: bool, steps: list[tuple[str, int]]
+    template: Path, currency: str, discount: bool, steps: list[tuple[str, int]]
 ) -> None:
-    engine, act = activities
+    with fresh_books(template) as (engine, act):
+        _lifecycle(engine, act, currency, discount, steps)
+
+
+def _lifecycle(
+    engine: Any, act: dict[str, Callable[..., Any]], currency: str, discount: bool, steps: list[tuple[str, int]]
+) -> None:
     env = ActivityEnvironment()
     terms = (
         PaymentTerms(net_days=30, discount_percent=Decimal(2), discount_days=10)
@@ -84,6 +143,8 @@ def test_books_balance_through_any_lifecycle(
         else PaymentTerms(net_days=30)
     )
     order = sample_order(currency=currency, lines=[("WIDGET", 3, PRICES[currency])], payment_terms=terms)
+    asked = Asked(invoice_keys={"all"})
+    paid_in = asked.paid_in
     today = date.today()
     env.run(act["record_order"], RecordOrder(order=order, placed_at=datetime.now(UTC)))
     env.run(
@@ -92,8 +153,8 @@ def test_books_balance_through_any_lifecycle(
     )
     issue = IssueInvoice(order_id=order.order_id, invoice_key="all", shipment_ids=["S1"], issued_on=today)
     invoice = env.run(act["issue_invoice"], issue)
-    check_books(engine)
-    last: tuple[Callable[..., Any], Any] | None = None
+    check_books(engine, paid_in)
+    last: Callable[[], Any] | None = None
     for n, (kind, percent) in enumerate(steps):
         with Session(engine) as session:
             open_minor = session.exec(
@@ -102,13 +163,15 @@ def test_books_balance_through_any_lifecycle(
         amount = max(1, open_minor * percent // 100)
         key = f"{order.order_id}-{n}"
         if kind == "retry" and last is not None:
-            env.run(*last)  # an activity retried after it had done its work
-        elif kind == "pay":
-            last = (
-                act["apply_payment"],
-                ApplyPayment(order_id=order.order_id, payment=_payment(key, amount, currency)),
+            last()  # a step retried after it had done its work
+        elif kind in ("pay", "pay_again"):
+            # pay_again: the customer pays the whole invoice once more, under a payment id of its own.
+            amount = invoice.total_minor if kind == "pay_again" else amount
+            last = _runs(
+                env, act["apply_payment"], ApplyPayment(order_id=order.order_id, payment=_pay(key, amount, currency))
             )
-            env.run(*last)
+            last()
+            asked.paid(key, amount, currency)
         elif kind in ("credit_note", "write_off") and open_minor:
             adjust = AdjustBalance(
                 order_id=order.order_id,
@@ -118,8 +181,9 @@ def test_books_balance_through_any_lifecycle(
                 actor="test",
                 dedupe_key=key,
             )
-            last = (act["adjust_balance"], adjust)
-            env.run(*last)
+            last = _runs(env, act["adjust_balance"], adjust)
+            last()
+            (asked.credit_notes if kind == "credit_note" else asked.write_offs)[key] = adjust.amount_minor
         elif kind == "late_fee":
             charge = IssueCharge(
                 order_id=order.order_id,
@@ -131,15 +195,22 @@ def test_books_balance_through_any_lifecycle(
                 actor="dunning",
                 issued_on=today,
             )
-            last = (act["issue_charge"], charge)
-            env.run(*last)
+            last = _runs(env, act["issue_charge"], charge)
+            last()
+            asked.invoice_keys.add(key)
         elif kind == "bank":
-            last = _bank_receipt(engine, act, env, order.order_id, key, amount, currency)
-        check_books(engine)
+            last = _bank_receipt(engine, act, env, order.order_id, key, amount, currency, asked)
+            last()
+        check_books(engine, paid_in)
+        _as_asked(engine, order.order_id, asked)
     assert invoice.number
 
 
-def _payment(payment_id: str, amount_minor: int, currency: str) -> PaymentReceived:
+def _runs(env: ActivityEnvironment, activity: Callable[..., Any], request: Any) -> Callable[[], Any]:
+    return lambda: env.run(activity, request)
+
+
+def _pay(payment_id: str, amount_minor: int, currency: str) -> PaymentReceived:
     return PaymentReceived(
         payment_id=payment_id,
         amount=from_minor(amount_minor, currency),
@@ -157,18 +228,136 @@ def _bank_receipt(
     key: str,
     amount: int,
     currency: str,
-) -> tuple[Callable[..., Any], Any]:
-    """A statement line arrives (booked to unapplied cash) and finance applies part of it to the order."""
+    asked: Asked,
+) -> Callable[[], Any]:
+    """A statement line arrives (booked to unapplied cash) and finance applies two thirds of it to the
+    order, which may be more than is open; run again, the same file and the same request change nothing."""
     row = f"{date.today()},{from_minor(amount, currency)},{currency},{key} {uuid.uuid4().hex}"
-    text = f"date,amount,currency,remittance\n{row}\n"
-    statement = parse_statement(text.encode())
-    store_statement(engine, statement, "test")
-    check_books(engine)
-    application = apply_by_hand(engine, statement.lines[0].id, order_id, max(1, amount * 2 // 3), "test", "", key)
-    payment = _payment(application.payment_id, application.amount_minor, currency)
-    call = (act["apply_payment"], ApplyPayment(order_id=order_id, payment=payment))
-    env.run(*call)
-    return call
+    data = f"date,amount,currency,remittance\n{row}\n".encode()
+
+    def receive_and_apply() -> None:
+        statement = parse_statement(data)
+        _, new = store_statement(engine, statement, "test")
+        if new:
+            asked.paid_in[currency] += amount
+        check_books(engine, asked.paid_in)
+        application = apply_by_hand(engine, statement.lines[0].id, order_id, max(1, amount * 2 // 3), "test", "", key)
+        payment = _pay(application.payment_id, application.amount_minor, currency)
+        env.run(act["apply_payment"], ApplyPayment(order_id=order_id, payment=payment))
+        asked.payments[application.payment_id] = application.amount_minor
+
+    return receive_and_apply
+
+
+def _as_asked(engine: Any, order_id: str, asked: Asked) -> None:
+    with Session(engine) as session:
+        payments = {p.id: p.amount_minor for p in session.exec(select(Payment).where(Payment.order_id == order_id))}
+        assert payments == asked.payments, "one payment per payment id, of the amount paid"
+        keys = Counter(session.exec(select(Invoice.invoice_key).where(Invoice.order_id == order_id)).all())
+        assert keys == Counter(asked.invoice_keys), "one invoice per invoice key"
+        notes: Counter[str] = Counter()
+        for dedupe_key, total in session.exec(
+            select(CreditNote.dedupe_key, CreditNote.total_minor).where(CreditNote.order_id == order_id)
+        ):
+            notes[dedupe_key] += total
+        assert notes == Counter(asked.credit_notes), "credit notes per dedupe key add up to what was asked once"
+        written_off: Counter[str] = Counter()
+        for dedupe_key, amount in session.exec(
+            select(BalanceAdjustment.dedupe_key, BalanceAdjustment.amount_minor).where(
+                BalanceAdjustment.order_id == order_id, BalanceAdjustment.kind == AdjustmentKind.WRITE_OFF.value
+            )
+        ):
+            written_off[dedupe_key] += amount
+        assert written_off == Counter(asked.write_offs), "write-offs per dedupe key add up to what was asked once"
+
+
+# ------------------------------------------------------------------------------------- on the workflow
+
+TOTAL = 4948  # sample_order: 49.48 USD with tax
+
+PAYMENTS = st.lists(
+    st.tuples(st.sampled_from(["before", "after"]), st.integers(1, 150), st.booleans()),  # when, % of due, resent
+    max_size=3,
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payments=PAYMENTS, cancel=st.booleans())
+@example(payments=[("before", 100, False)], cancel=True)  # paid before the invoice, then cancelled
+@example(payments=[("after", 130, True)], cancel=False)  # paid over what is due, the signal delivered twice
+@example(payments=[("before", 100, False), ("before", 100, False)], cancel=False)  # paid twice, two ids
+async def test_every_payment_to_an_order_is_applied_queued_or_refunded(
+    time_env: WorkflowEnvironment, tmp_path: Path, payments: list[tuple[str, int, bool]], cancel: bool
+) -> None:
+    url = f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    task_queue = f"ledger-{uuid.uuid4().hex[:8]}"
+    order = sample_order()
+    paid: dict[str, int] = {}
+    try:
+        async with running_worker(
+            time_env.client, Database("sqlite", url, engine), task_queue, settings=_settings(url)
+        ) as mail:
+            o2c = O2CClient(time_env.client, task_queue)
+            handle = await o2c.start_order(order)
+            await eventually(handle, lambda s: s.status == OrderStatus.AWAITING_SHIPMENT, "approved")
+            for n, (_, percent, resend) in enumerate(p for p in payments if p[0] == "before"):
+                await _signal_payment(handle, f"{order.order_id}-B{n}", TOTAL * percent // 100 or 1, resend, paid)
+            if cancel:
+                await o2c.cancel_order(order.order_id, {"by": "test", "reason": "the customer changed their mind"})
+            else:
+                await o2c.ship(order.order_id, ship_all([("WIDGET", 2), ("GADGET", 1)]))
+                await _pay_after_invoice(handle, order.order_id, [p for p in payments if p[0] == "after"], paid)
+            outcome = await handle.result()
+        assert outcome.status == (OrderStatus.CANCELLED if cancel else OrderStatus.PAID)
+        check_books(engine, {"USD": sum(paid.values())})
+        with Session(engine) as session:
+            applied = set(session.exec(select(Payment.id)).all())
+            queued = set(session.exec(select(CashReceipt.id).where(col(CashReceipt.id).in_(paid))).all())
+            invoices = session.exec(select(Invoice.number)).all()
+        assert not applied & queued and applied | queued == set(paid), "each payment booked, once"
+        assert len(invoices) == (0 if cancel else 1)
+        keys = Counter((m.get("custom_args") or {}).get("o2c_email_key") for m in mail.sent)
+        assert set(keys.values()) <= {1}, f"an email sent twice: {keys}"
+        assert sum(1 for k in keys if k and ":invoice:" in k) == len(invoices)
+    finally:
+        engine.dispose()
+
+
+async def _signal_payment(
+    handle: WorkflowHandle[Any, Any], payment_id: str, amount: int, resend: bool, paid: dict[str, int]
+) -> None:
+    payment = _pay(payment_id, amount, "USD")
+    await handle.signal("payment_received", payment)
+    paid[payment_id] = amount
+    if resend:  # signals are delivered at least once; the order may have closed in between
+        try:
+            await handle.signal("payment_received", payment)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+
+
+async def _pay_after_invoice(
+    handle: WorkflowHandle[Any, Any], order_id: str, payments: list[tuple[str, int, bool]], paid: dict[str, int]
+) -> None:
+    """Each payment a share of what is due once the earlier ones were applied; the rest, if any, last. None
+    after the order is settled: it has closed."""
+    for n, (_, percent, resend) in enumerate([*payments, ("after", 100, False)]):
+        view = await eventually(
+            handle,
+            lambda s: bool(s.invoices) and all(_applied(s, p) for p in paid),
+            "payments so far applied",
+        )
+        due = to_minor(view.totals.due, "USD")
+        if due == 0:
+            return
+        await _signal_payment(handle, f"{order_id}-A{n}", max(1, due * percent // 100), resend, paid)
+
+
+def _applied(view: Any, payment_id: str) -> bool:
+    return any(e.event == "payment_applied" and e.detail.startswith(f"{payment_id}:") for e in view.timeline)
 
 
 def test_posted_lines_cannot_be_changed_or_deleted(database: Database) -> None:
