@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from o2c.cash.cli import add_cash_commands
-from o2c.config import get_settings
+from o2c.config import PaymentLinkSecretMissing, get_settings
 from o2c.log import configure_logging
 
 SCHEMAS = Path("schemas")
@@ -35,10 +35,23 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return asyncio.run(run_dev(settings, with_demo=args.demo))
 
 
+def _payment_links_signable(command: str) -> bool:
+    """Workers sign pay-page links and the webhook receiver checks them: without the secret they refuse to
+    start, rather than fail every bank-transfer invoice (or every page) later."""
+    try:
+        get_settings().resolved_payment_link_secret()
+    except PaymentLinkSecretMissing as exc:
+        print(f"o2c {command}: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from o2c.temporal import connect
     from workers.worker import run_worker, run_worker_processes
 
+    if not _payment_links_signable("worker"):
+        return 2
     processes = args.processes or get_settings().worker_processes
     if processes > 1:
         return run_worker_processes(processes)
@@ -63,6 +76,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     from o2c.webhook import create_app
 
     settings = get_settings()
+    if not _payment_links_signable("webhook"):
+        return 2
 
     async def main() -> None:
         import uvicorn

@@ -1,6 +1,7 @@
 """The pay page on its own, against localstripe: who may open it, for how long, and that a customer is
 charged once per invoice and amount however often the form is sent."""
 
+import argparse
 import asyncio
 import threading
 import time
@@ -17,15 +18,19 @@ import pytest
 import stripe
 import yaml
 from sqlmodel import select
+from temporalio.testing import ActivityEnvironment
 
 from activities import stripe_client
+from activities.email import EmailActivities
+from models.activity_io import DunningStepRun
 from models.tables import Invoice
+from o2c import cli
 from o2c.config import PaymentLinkSecretMissing, Settings
 from o2c.db import transaction
 from o2c.paylink import PayPage, payment_link
 from o2c.webhook import create_app
 from tests.seed import add_customer, add_invoice, add_order
-from tests.support import Database
+from tests.support import Database, RecordingSendGrid
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "paylink-secret-of-these-tests"
@@ -96,6 +101,17 @@ def test_no_public_default_for_the_payment_link_secret(tmp_path: Path) -> None:
         payment_link(Settings(payment_link_secret="", state_dir=tmp_path / "none"), "INV-1", datetime.now(UTC))
 
 
+def test_worker_and_webhook_refuse_to_start_without_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "get_settings", lambda: Settings(payment_link_secret="", state_dir=tmp_path))
+    assert cli.cmd_worker(argparse.Namespace(processes=None)) == 2
+    assert cli.cmd_webhook(argparse.Namespace(port=None)) == 2
+    refusals = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in refusals] == ["o2c worker", "o2c webhook"]
+    assert all("O2C_PAYMENT_LINK_SECRET is not set" in line for line in refusals)
+
+
 def test_compose_requires_the_payment_link_secret() -> None:
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for name in ("worker", "webhook"):
@@ -119,6 +135,32 @@ async def test_links_open_the_page_until_they_expire(database: Database, localst
     assert "12.34" not in expired.text
     assert forged.status_code == 404
     assert refused_payment.status_code == 410
+
+
+def test_every_reminder_carries_a_fresh_link(sqlite_db: Database, localstripe: str) -> None:
+    """A reminder months after the invoice links to a page that opens for O2C_PAYMENT_LINK_DAYS from when the
+    reminder was sent, not from when the invoice was."""
+    settings = page_settings(sqlite_db, localstripe, payment_link_days=30)
+    number = open_invoice(sqlite_db)
+    mail = RecordingSendGrid()
+    reminder = DunningStepRun(
+        order_id=f"O-{number}",
+        invoice_number=number,
+        step_name="overdue-1",
+        level=1,
+        template="overdue",
+        escalate=False,
+        amount_due_minor=12_34,
+        due_date=date.today() - timedelta(days=100),
+    )
+    ActivityEnvironment().run(EmailActivities(sqlite_db.engine, settings, mail).run_dunning_step, reminder)
+    body = mail.sent[0]["content"][0]["value"]
+    link = body.split("Or pay online by card: ")[1].split()[0]
+    expires = int(parse_qs(urlsplit(link).query)["e"][0])
+    assert abs(expires - (time.time() + 30 * 86400)) < 60
+    page = PayPage(sqlite_db.engine, stripe_client(settings), settings)
+    query = parse_qs(urlsplit(link).query)
+    assert page.refusal(number, query["e"][0], query["t"][0]) is None
 
 
 @pytest.mark.parametrize(
