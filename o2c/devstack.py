@@ -267,6 +267,30 @@ async def _http_ok(url: str, auth: str | None = None) -> bool:
         return response.status_code < 500
 
 
+async def _bring_up(stack: DevStack, with_demo: bool) -> None:
+    s = stack.settings
+    await stack.start()
+    ui = f"http://localhost:{s.temporal_ui_port}"
+    print(f"\no2c is running. Temporal UI: {ui}/namespaces/default/workflows", flush=True)
+    if with_demo:
+        from o2c.demo import run_demo
+
+        client = await connect(f"127.0.0.1:{s.temporal_port}", s)
+        await run_demo(client, s)
+        print(
+            f"\nDemo orders placed. In the Temporal UI ({ui}) open Workflows and filter with\n"
+            '  OrderStatus="PAID"   or   OrderStatus="DISPUTED"   or   CustomerId="ACME"\n'
+            "Click a workflow: the summary says what the order is, 'Current details' what it waits for,\n"
+            "and Queries → status shows totals, invoices and the timeline.",
+            flush=True,
+        )
+    print(
+        f"Emails: http://127.0.0.1:{s.sendgrid_sink_port}/_sink/messages · "
+        f"state and logs: {stack.state} · Ctrl-C stops everything.",
+        flush=True,
+    )
+
+
 async def run_dev(settings: Settings, with_demo: bool) -> int:
     stack = DevStack(settings)
     loop = asyncio.get_running_loop()
@@ -274,26 +298,16 @@ async def run_dev(settings: Settings, with_demo: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
-        await stack.start()
-        ui = f"http://localhost:{settings.temporal_ui_port}"
-        print(f"\no2c is running. Temporal UI: {ui}/namespaces/default/workflows", flush=True)
-        if with_demo:
-            from o2c.demo import run_demo
-
-            client = await connect(f"127.0.0.1:{settings.temporal_port}", stack.settings)
-            await run_demo(client, stack.settings)
-            print(
-                f"\nDemo orders placed. In the Temporal UI ({ui}) open Workflows and filter with\n"
-                '  OrderStatus="PAID"   or   OrderStatus="DISPUTED"   or   CustomerId="ACME"\n'
-                "Click a workflow: the summary says what the order is, 'Current details' what it waits for,\n"
-                "and Queries → status shows totals, invoices and the timeline.",
-                flush=True,
-            )
-        print(
-            f"Emails: http://127.0.0.1:{settings.sendgrid_sink_port}/_sink/messages · "
-            f"state and logs: {stack.state} · Ctrl-C stops everything.",
-            flush=True,
-        )
+        # A Ctrl-C while the stack comes up (or the demo runs) stops it there, not once everything is up.
+        bring_up = asyncio.create_task(_bring_up(stack, with_demo))
+        stop_asked = asyncio.create_task(stopping.wait())
+        await asyncio.wait({bring_up, stop_asked}, return_when=asyncio.FIRST_COMPLETED)
+        stop_asked.cancel()
+        if not bring_up.done():
+            bring_up.cancel()
+            await asyncio.wait({bring_up})
+            return 0
+        bring_up.result()
         await stack.supervise(stopping)
         return 0
     except StackError as exc:

@@ -9,7 +9,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from io import StringIO
 from pathlib import Path
 from typing import TypeVar
@@ -203,13 +203,8 @@ def _listen_addresses(processes: list[psutil.Process]) -> set[tuple[str, int]]:
 def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops_clean(tmp_path: Path) -> None:
     """Slow on purpose (about a minute): the whole stack as a developer starts it, the only test of README
     command 1. Every port is a free one and the state folder is new, so it runs beside anything else."""
-    ports = {setting: free_port() for setting in PORT_SETTINGS}
-    state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("O2C_", "TEMPORAL_"))}
-    env |= {name: str(port) for name, port in ports.items()} | {"O2C_STATE_DIR": str(state)}
+    ports, state, dev = _start_dev(tmp_path, "--demo")
     out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        dev = subprocess.Popen([binary("o2c"), "dev", "--demo"], cwd=tmp_path, env=env, stdout=stdout, stderr=stderr)
     seen: dict[int, psutil.Process] = {}
 
     def children() -> list[psutil.Process]:
@@ -254,7 +249,41 @@ def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops
         code = dev.wait(timeout=60)
 
     assert code == 0, err.read_text()[-2000:]
-    assert len(seen) >= 6  # Temporal, codec server, localstripe, sink, webhook, worker (twice)
-    alive = [p for p in seen.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert len(seen) >= 7  # Temporal, codec server, localstripe, sink, webhook, worker (twice)
+    _nothing_left(seen.values(), ports.values())
+
+
+@pytest.mark.integration
+def test_ctrl_c_while_the_stack_comes_up_stops_it_there(tmp_path: Path) -> None:
+    ports, state, dev = _start_dev(tmp_path)
+    try:
+        wait_for(
+            "the Temporal dev server came up",
+            lambda: '"Temporal dev server"' in (tmp_path / "stderr").read_text(),
+            timeout=60,
+        )
+        started = psutil.Process(dev.pid).children(recursive=True)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        code = dev.wait(timeout=30)
+    assert code == 0
+    assert not (state / "worker.log").exists()  # stopped where it was, not after bringing the rest up
+    assert len(started) >= 2  # Temporal and the codec server
+    _nothing_left(started, ports.values())
+
+
+def _start_dev(tmp_path: Path, *flags: str) -> tuple[dict[str, int], Path, subprocess.Popen[bytes]]:
+    """``o2c dev`` on free ports with a new state folder, nothing taken from the caller's environment."""
+    ports = {setting: free_port() for setting in PORT_SETTINGS}
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("O2C_", "TEMPORAL_"))}
+    env |= {name: str(port) for name, port in ports.items()} | {"O2C_STATE_DIR": str(state)}
+    with (tmp_path / "stdout").open("w") as stdout, (tmp_path / "stderr").open("w") as stderr:
+        dev = subprocess.Popen([binary("o2c"), "dev", *flags], cwd=tmp_path, env=env, stdout=stdout, stderr=stderr)
+    return ports, state, dev
+
+
+def _nothing_left(processes: Iterable[psutil.Process], ports: Iterable[int]) -> None:
+    alive = [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert alive == []
-    assert [port for port in ports.values() if _listening(port)] == []
+    assert [port for port in ports if _listening(port)] == []
