@@ -15,6 +15,7 @@ from typing import Any
 from models.money import format_money, from_minor
 from o2c.cash.statements import CsvMapping, StatementError, StatementFormat, parse_statement
 from o2c.config import get_settings
+from o2c.csvout import write_csv
 
 
 def _engine() -> Any:
@@ -271,6 +272,7 @@ def read_open_invoices(path: Path) -> tuple[list[Any], list[Any]]:
 
 
 def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any]]:
+    """One row per allocation; amounts as Decimal, so the CSV keeps them numbers (o2c.csvout)."""
     for line, proposal in zip(lines, proposals, strict=True):
         decision = (
             "debit" if line.amount_minor <= 0 else "auto" if proposal.auto else "review" if proposal.tier else "none"
@@ -279,7 +281,7 @@ def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any
             "line_id": line.id,
             "location": line.where,
             "booked_on": line.booked_on.isoformat(),
-            "amount": str(from_minor(line.amount_minor, line.currency)),
+            "amount": from_minor(line.amount_minor, line.currency),
             "currency": line.currency,
             "payer_name": line.payer_name,
             "decision": decision,
@@ -287,7 +289,7 @@ def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any
             "rule": proposal.rule,
             "confidence": proposal.confidence,
             "customer_id": proposal.customer_id or "",
-            "unapplied_amount": str(from_minor(proposal.unapplied_minor, line.currency)) if proposal.auto else "",
+            "unapplied_amount": from_minor(proposal.unapplied_minor, line.currency) if proposal.auto else "",
             "flags": " ".join(proposal.flags),
             "reason": proposal.reason,
         }
@@ -297,15 +299,13 @@ def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any
             yield {
                 **base,
                 "invoice_number": allocation.invoice_number,
-                "applied_amount": str(from_minor(allocation.amount_minor, line.currency)),
-                "discount": str(from_minor(allocation.discount_minor, line.currency)),
+                "applied_amount": from_minor(allocation.amount_minor, line.currency),
+                "discount": from_minor(allocation.discount_minor, line.currency),
             }
 
 
 def _write_matches(out: Any, lines: list[Any], proposals: list[Any]) -> None:
-    writer = csv.DictWriter(out, fieldnames=MATCH_COLUMNS)
-    writer.writeheader()
-    writer.writerows(match_rows(lines, proposals))
+    write_csv(out, MATCH_COLUMNS, match_rows(lines, proposals))
 
 
 def cmd_match(args: argparse.Namespace) -> int:
