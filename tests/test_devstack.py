@@ -201,7 +201,7 @@ def _listen_addresses(processes: list[psutil.Process]) -> set[tuple[str, int]]:
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops_clean(tmp_path: Path) -> None:
-    """Slow on purpose (about a minute): the whole stack as a developer starts it, the only test of README
+    """Slow on purpose (15-30 s here): the whole stack as a developer starts it, the only test of README
     command 1. Every port is a free one and the state folder is new, so it runs beside anything else."""
     ports, state, dev = _start_dev(tmp_path, "--demo")
     out, err = tmp_path / "stdout", tmp_path / "stderr"
