@@ -54,13 +54,15 @@ from o2c.cash.statements import parse_statement
 from o2c.client import O2CClient
 from o2c.config import Settings
 from o2c.db import make_engine, migrate, transaction
-from tests.books import check_books
+from tests.books import check_books, journal_diff, money_diff
 from tests.harness import eventually, running_worker
 from tests.support import Database, RecordingSendGrid, sample_order
 from tests.test_workflow_paths import ship_all
 
 PRICES = {"USD": "19.99", "JPY": "2400", "KWD": "4.125"}
 LINK_SECRET = "ledger-property-test-link-secret"
+ALL = [("WIDGET", 2), ("GADGET", 1)]  # sample_order's lines
+TOTAL = 4948  # and their total, 49.48 USD with tax
 
 
 def _settings(url: str) -> Settings:
@@ -273,7 +275,6 @@ def _as_asked(engine: Any, order_id: str, asked: Asked) -> None:
 
 # ------------------------------------------------------------------------------------- on the workflow
 
-TOTAL = 4948  # sample_order: 49.48 USD with tax
 
 PAYMENTS = st.lists(
     st.tuples(st.sampled_from(["before", "after"]), st.integers(1, 150), st.booleans()),  # when, % of due, resent
@@ -307,7 +308,7 @@ async def test_every_payment_to_an_order_is_applied_queued_or_refunded(
             if cancel:
                 await o2c.cancel_order(order.order_id, {"by": "test", "reason": "the customer changed their mind"})
             else:
-                await o2c.ship(order.order_id, ship_all([("WIDGET", 2), ("GADGET", 1)]))
+                await o2c.ship(order.order_id, ship_all(ALL))
                 await _pay_after_invoice(handle, order.order_id, [p for p in payments if p[0] == "after"], paid)
             outcome = await handle.result()
         assert outcome.status == (OrderStatus.CANCELLED if cancel else OrderStatus.PAID)
@@ -358,6 +359,42 @@ async def _pay_after_invoice(
 
 def _applied(view: Any, payment_id: str) -> bool:
     return any(e.event == "payment_applied" and e.detail.startswith(f"{payment_id}:") for e in view.timeline)
+
+
+def test_the_journal_check_finds_a_second_posting_and_an_unbooked_payment(template: Path) -> None:
+    """A payment posted again under a name of its own, and a payment recorded without its journal: the two
+    ways one money event goes wrong that the unique (journal, line_no) cannot stop."""
+    with fresh_books(template) as (engine, act):
+        env = ActivityEnvironment()
+        order = sample_order()
+        env.run(act["record_order"], RecordOrder(order=order, placed_at=datetime.now(UTC)))
+        shipped = RecordShipment(order_id=order.order_id, shipment=ship_all(ALL), exception=None)
+        env.run(act["record_shipment"], shipped)
+        issue = IssueInvoice(order_id=order.order_id, invoice_key="all", shipment_ids=["S1"], issued_on=date.today())
+        env.run(act["issue_invoice"], issue)
+        env.run(act["apply_payment"], ApplyPayment(order_id=order.order_id, payment=_pay("P1", TOTAL, "USD")))
+        assert journal_diff(engine) == [] and money_diff(engine, {"USD": TOTAL}) == {}
+        with transaction(engine) as session:
+            ledger.transfer(session, "payment:P1:again", "USD", TOTAL, ledger.CASH, ledger.UNAPPLIED_CASH)
+            session.add(
+                Payment(
+                    id="P2",
+                    order_id=order.order_id,
+                    amount_minor=700,
+                    unapplied_minor=700,
+                    currency="USD",
+                    method="bank_transfer",
+                    received_at=datetime.now(UTC),
+                )
+            )
+        assert journal_diff(engine) == [
+            "no journal payment:P2 for payment P2",
+            "journal payment:P1:again has no money event",
+        ]
+        assert money_diff(engine, {"USD": TOTAL}) == {
+            "USD": "USD: received 5648 (payments 5648, receipts 0) != applied 4948 + queue 0 + in transit 0 + "
+            "refunded 0 = 4948: 700 not accounted for; customers paid 4948, the books received 5648"
+        }
 
 
 def test_posted_lines_cannot_be_changed_or_deleted(database: Database) -> None:
