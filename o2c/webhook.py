@@ -1,9 +1,12 @@
 """Stripe webhook receiver (verified events become signals and workflows) and the pay page.
 
-Unsigned, forged or stale events get 400. Each event id is acted on once (``webhook_events``): the row is
-written only after Temporal accepted what the event asked for, and a 2xx goes back only then, so Stripe
-retries whatever did not get through. Two deliveries racing each other are harmless too: the order
-dedupes payments on their id and the other workflows are keyed by Stripe's object ids.
+Unsigned, forged or stale events get 400, and so do signed ones in which a field the receiver reads is
+missing or malformed (``o2c.stripe_shapes``; the answer names the field): those are neither acted on nor
+recorded. Bodies over ``WEBHOOK_MAX_BODY`` (1 MiB) get 413 without being read whole. Each event id is acted
+on once (``webhook_events``): the row is written only after Temporal accepted what the event asked for, and a
+2xx goes back only then, so Stripe retries whatever did not get through. Two deliveries racing each other
+are harmless too: the order dedupes payments on their id and the other workflows are keyed by Stripe's
+object ids.
 
 - ``payment_intent.succeeded``: signal ``payment_received`` on ``order-{metadata.order_id}``.
 - ``payment_intent.payment_failed``: signal ``payment_failed`` on that order (its timeline).
@@ -31,6 +34,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -39,10 +43,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.payments import METADATA_KEY
 from activities.receipts import record_unapplied_card_payment
-from models.activity_io import StripeRefundSeen
-from models.contract import ChargebackClosed, ChargebackOpened, PaymentChannel, PaymentFailed, PaymentReceived
+from models.contract import ChargebackOpened, PaymentChannel
 from models.money import from_minor
 from models.naming import (
     CHARGEBACK_WORKFLOW,
@@ -53,10 +55,15 @@ from models.naming import (
     workflow_id,
 )
 from models.tables import CardCharge, Payment, WebhookEvent
+from o2c.body_limit import BodyLimit, MiB
 from o2c.db import snapshot, transaction
 from o2c.paylink import PayPage
+from o2c.stripe_shapes import Charge, Dispute, Event, PaymentIntent, Refund, StripeObject, reason
 
 TOLERANCE_SECONDS = 300
+# Stripe's events are a few KiB (its largest objects, a charge or an invoice with its lists, stay in the
+# hundreds); nothing real comes near 1 MiB, and the body is held in memory to verify its signature.
+WEBHOOK_MAX_BODY = MiB
 REFUND_EVENTS = {"refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 CHARGEBACK_EVENTS = {"charge.dispute.created", "charge.dispute.funds_withdrawn"}
 # What the receiver acts on: a Stripe endpoint is registered for these alone (its "enabled_events"), so
@@ -75,61 +82,7 @@ class Outcome(BaseModel):
     keep_payload: bool = False
 
 
-def payment_from_intent(intent: dict[str, Any], created: int) -> PaymentReceived:
-    currency = str(intent["currency"]).upper()
-    minor = intent.get("amount_received") or intent["amount"]
-    return PaymentReceived(
-        payment_id=intent["id"],
-        amount=from_minor(int(minor), currency),
-        currency=currency,
-        method=PaymentChannel((intent.get("metadata") or {}).get("o2c_channel") or PaymentChannel.CARD.value),
-        received_at=datetime.fromtimestamp(created, UTC),
-        reference=(intent.get("metadata") or {}).get("invoice_number", ""),
-    )
-
-
-def failure_from_intent(intent: dict[str, Any]) -> PaymentFailed:
-    error = intent.get("last_payment_error") or {}
-    currency = str(intent["currency"]).upper()
-    return PaymentFailed(
-        payment_id=intent["id"],
-        amount=from_minor(int(intent["amount"]), currency),
-        currency=currency,
-        code=str(error.get("decline_code") or error.get("code") or "")[:200],
-        message=str(error.get("message") or "")[:500],
-    )
-
-
-def chargeback_from_dispute(dispute: dict[str, Any]) -> ChargebackOpened:
-    due = (dispute.get("evidence_details") or {}).get("due_by")
-    return ChargebackOpened(
-        dispute_id=dispute["id"],
-        payment_intent_id=_id(dispute.get("payment_intent")),
-        charge_id=_id(dispute.get("charge")),
-        amount_minor=int(dispute["amount"]),
-        currency=str(dispute["currency"]).upper(),
-        reason=str(dispute.get("reason") or ""),
-        evidence_due_by=datetime.fromtimestamp(int(due), UTC) if due else None,
-    )
-
-
-def refund_seen(refund: dict[str, Any]) -> StripeRefundSeen:
-    return StripeRefundSeen(
-        refund_id=refund["id"],
-        payment_intent_id=_id(refund.get("payment_intent")),
-        charge_id=_id(refund.get("charge")),
-        amount_minor=int(refund["amount"]),
-        currency=str(refund["currency"]).upper(),
-        status=str(refund.get("status") or "succeeded"),
-        o2c_key=(refund.get("metadata") or {}).get("o2c_refund_key"),
-    )
-
-
-def _id(value: Any) -> str | None:
-    """Stripe sends a related object as its id, or expanded as the object."""
-    if isinstance(value, dict):
-        return str(value.get("id")) if value.get("id") else None
-    return str(value) if value else None
+Handler = Callable[[Any, int], Awaitable[Outcome]]
 
 
 class StripeEvents:
@@ -138,51 +91,55 @@ class StripeEvents:
         self._secret = signing_secret
         self._engine = engine
         self._task_queue = task_queue
-        self._handlers: dict[str, Callable[[dict[str, Any], int], Awaitable[Outcome]]] = {
-            "payment_intent.succeeded": self._payment_succeeded,
-            "payment_intent.payment_failed": self._payment_failed,
-            "charge.dispute.closed": self._dispute_closed,
-            "charge.refunded": self._charge_refunded,
+        # Each handled type with the shape its data.object must have: checked before the handler acts.
+        self._handlers: dict[str, tuple[type[StripeObject], Handler]] = {
+            "payment_intent.succeeded": (PaymentIntent, self._payment_succeeded),
+            "payment_intent.payment_failed": (PaymentIntent, self._payment_failed),
+            "charge.dispute.closed": (Dispute, self._dispute_closed),
+            "charge.refunded": (Charge, self._charge_refunded),
         }
-        self._handlers |= {kind: self._chargeback for kind in CHARGEBACK_EVENTS}
-        self._handlers |= {kind: self._refund for kind in REFUND_EVENTS}
+        self._handlers |= {kind: (Dispute, self._chargeback) for kind in CHARGEBACK_EVENTS}
+        self._handlers |= {kind: (Refund, self._refund) for kind in REFUND_EVENTS}
 
     async def receive(self, request: Request) -> JSONResponse:
         body = await request.body()
         try:
-            event = stripe.Webhook.construct_event(
-                body, request.headers.get("stripe-signature", ""), self._secret, tolerance=TOLERANCE_SECONDS
+            stripe.WebhookSignature.verify_header(
+                body, request.headers.get("stripe-signature", ""), self._secret, TOLERANCE_SECONDS
             )
         except (ValueError, stripe.SignatureVerificationError) as exc:
             log.warning("webhook refused", reason=type(exc).__name__)
             return JSONResponse({"error": "signature verification failed"}, status_code=400)
-        data = event.to_dict()
-        event_id, kind = str(data["id"]), str(data["type"])
-        handler = self._handlers.get(kind)
-        if handler is None:
-            return JSONResponse({"ignored": kind})
-        if await run_in_threadpool(self._seen, event_id):
-            return JSONResponse({"duplicate": event_id})
-        obj = data["data"]["object"]
         try:
-            outcome = await handler(obj, int(data.get("created") or 0))
+            event = Event.model_validate_json(body)
+        except ValidationError as exc:
+            return _malformed(None, None, reason(exc))
+        route = self._handlers.get(event.type)
+        if route is None:
+            return JSONResponse({"ignored": event.type})
+        shape, handler = route
+        try:
+            obj = shape.model_validate(event.data.obj)
+        except ValidationError as exc:
+            return _malformed(event.id, event.type, reason(exc, within="data.object"))
+        if await run_in_threadpool(self._seen, event.id):
+            return JSONResponse({"duplicate": event.id})
+        try:
+            outcome = await handler(obj, event.created)
         except RPCError as exc:
-            log.error("Temporal did not accept the event; Stripe will retry", event_id=event_id, error=str(exc))
+            log.error("Temporal did not accept the event; Stripe will retry", event_id=event.id, error=str(exc))
             return JSONResponse({"error": "not accepted yet"}, status_code=503)
-        except (KeyError, TypeError, ValueError, ValidationError) as exc:
-            # Signed by Stripe but not a shape we can read: kept for a person, not retried forever.
-            outcome = Outcome(text=f"unreadable: {type(exc).__name__}", keep_payload=True)
-        await run_in_threadpool(self._record, event_id, kind, obj, outcome)
-        log.info("webhook event", event_id=event_id, type=kind, outcome=outcome.text, order_id=outcome.order_id)
+        await run_in_threadpool(self._record, event.id, event.type, event.data.obj, outcome)
+        log.info("webhook event", event_id=event.id, type=event.type, outcome=outcome.text, order_id=outcome.order_id)
         return JSONResponse({"outcome": outcome.text})
 
     # ----------------------------------------------------------------------------------- handlers
 
-    async def _payment_succeeded(self, intent: dict[str, Any], created: int) -> Outcome:
-        order_id = (intent.get("metadata") or {}).get("order_id")
-        if not order_id:
+    async def _payment_succeeded(self, intent: PaymentIntent, created: int) -> Outcome:
+        order_id = intent.metadata.order_id
+        if order_id is None:
             return Outcome(text="ignored: no order_id in metadata")
-        payment = payment_from_intent(intent, created)
+        payment = intent.payment(created)
         # A card-on-file charge: the order applied it from the charge's own answer (and has mostly closed
         # by now). Asked first, so the order is not woken to learn what it already knows.
         if await run_in_threadpool(self._applied, payment.payment_id):
@@ -204,48 +161,44 @@ class StripeEvents:
         await run_in_threadpool(record_unapplied_card_payment, self._engine, payment, order_id)
         return Outcome(text=f"unapplied: order {order_id} is not open", order_id=order_id, keep_payload=True)
 
-    async def _payment_failed(self, intent: dict[str, Any], _: int) -> Outcome:
-        order_id = (intent.get("metadata") or {}).get("order_id")
-        if not order_id:
+    async def _payment_failed(self, intent: PaymentIntent, _: int) -> Outcome:
+        order_id = intent.metadata.order_id
+        if order_id is None:
             return Outcome(text="ignored: no order_id in metadata")
-        if await self._signal_order(order_id, "payment_failed", failure_from_intent(intent)):
+        if await self._signal_order(order_id, "payment_failed", intent.failure()):
             return Outcome(text="signalled payment_failed", order_id=order_id)
         return Outcome(text=f"ignored: order {order_id} is not open", order_id=order_id)
 
-    async def _chargeback(self, dispute: dict[str, Any], _: int) -> Outcome:
-        if str(dispute.get("status", "")).startswith("warning_"):
+    async def _chargeback(self, dispute: Dispute, _: int) -> Outcome:
+        if dispute.status.startswith("warning_"):
             return Outcome(text="inquiry: no funds withdrawn, nothing booked", keep_payload=True)
-        opened = chargeback_from_dispute(dispute)
+        opened = dispute.opened()
         await self._start(CHARGEBACK_WORKFLOW, opened, chargeback_id(opened.dispute_id), _summary(opened))
         return Outcome(text=f"started {chargeback_id(opened.dispute_id)}")
 
-    async def _dispute_closed(self, dispute: dict[str, Any], created: int) -> Outcome:
-        status = dispute.get("status")
-        if status not in ("won", "lost"):
-            return Outcome(text=f"ignored: dispute closed as {status}")
-        opened = chargeback_from_dispute(dispute)
-        closed = ChargebackClosed(
-            dispute_id=opened.dispute_id, status=status, closed_at=datetime.fromtimestamp(created, UTC)
-        )
+    async def _dispute_closed(self, dispute: Dispute, created: int) -> Outcome:
+        if dispute.status not in ("won", "lost"):
+            return Outcome(text=f"ignored: dispute closed as {dispute.status}")
+        opened = dispute.opened()
         await self._start(
             CHARGEBACK_WORKFLOW,
             opened,
             chargeback_id(opened.dispute_id),
             _summary(opened),
-            signal=("dispute_closed", closed),
+            signal=("dispute_closed", dispute.closed(created)),
         )
         return Outcome(text=f"signalled dispute_closed on {chargeback_id(opened.dispute_id)}")
 
-    async def _refund(self, refund: dict[str, Any], _: int) -> Outcome:
-        seen = refund_seen(refund)
+    async def _refund(self, refund: Refund, _: int) -> Outcome:
+        seen = refund.seen()
         started = stripe_refund_id(seen.refund_id, seen.status)
         summary = f"Stripe refund {seen.refund_id}: {from_minor(seen.amount_minor, seen.currency)} {seen.currency}"
         await self._start(STRIPE_REFUND_WORKFLOW, seen, started, summary)
         return Outcome(text=f"started {started}")
 
-    async def _charge_refunded(self, charge: dict[str, Any], created: int) -> Outcome:
+    async def _charge_refunded(self, charge: Charge, created: int) -> Outcome:
         """Older API versions report refunds only inside the charge; newer ones send ``refund.*`` too."""
-        refunds = (charge.get("refunds") or {}).get("data") or []
+        refunds = charge.all_refunds()
         for refund in refunds:
             await self._refund(refund, created)
         return Outcome(text=f"{len(refunds)} refund(s) taken from the charge")
@@ -288,16 +241,15 @@ class StripeEvents:
             return False
         return description.status == WorkflowExecutionStatus.RUNNING
 
-    def _charged_by_its_order(self, intent: dict[str, Any]) -> bool:
+    def _charged_by_its_order(self, intent: PaymentIntent) -> bool:
         """The intent is one the order's charge_card created (its key is on record for that order) and not
         a debit still settling, for which the order waits on this webhook."""
-        metadata = intent.get("metadata") or {}
-        key = metadata.get(METADATA_KEY)
+        key = intent.metadata.idempotency_key
         if not key:
             return False
         with snapshot(self._engine) as session:
             charge = session.get(CardCharge, key)
-            return charge is not None and charge.order_id == metadata.get("order_id") and charge.status != "processing"
+            return charge is not None and charge.order_id == intent.metadata.order_id and charge.status != "processing"
 
     def _applied(self, payment_id: str) -> bool:
         with snapshot(self._engine) as session:
@@ -325,6 +277,13 @@ class StripeEvents:
             pass  # a concurrent delivery of the same event recorded it first
 
 
+def _malformed(event_id: str | None, kind: str | None, why: str) -> JSONResponse:
+    """Signed, so from Stripe or someone holding our secret, but not a shape we read: not acted on and not
+    recorded, so Stripe's dashboard shows the failed delivery with this reason and its retries get it too."""
+    log.warning("webhook event malformed", event_id=event_id, type=kind, reason=why)
+    return JSONResponse({"error": f"malformed event: {why}"}, status_code=400)
+
+
 def _summary(opened: ChargebackOpened) -> str:
     return f"Chargeback {opened.dispute_id}: {from_minor(opened.amount_minor, opened.currency)} {opened.currency}"
 
@@ -340,4 +299,4 @@ def create_app(
     if pay_page is not None:
         routes.append(Route("/pay/{number}", pay_page.show, methods=["GET"]))
         routes.append(Route("/pay/{number}", pay_page.pay, methods=["POST"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(BodyLimit, max_bytes=WEBHOOK_MAX_BODY)])

@@ -31,9 +31,14 @@ SECRET = "whsec_test_events"
 
 def signed(event: dict[str, Any], secret: str = SECRET, at: int | None = None) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(event).encode()
+    return body, signature_headers(body, secret, at)
+
+
+def signature_headers(body: bytes, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
+    """Headers carrying Stripe's signature of ``body`` byte for byte."""
     stamp = at or int(time.time())
     signature = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return body, {"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"}
+    return {"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"}
 
 
 def event(event_id: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
