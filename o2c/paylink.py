@@ -99,7 +99,7 @@ class Due:
 
     @property
     def intent_id(self) -> str | None:
-        return self.stored.partition(CLAIMED_AT)[0] if self.stored else None
+        return _intent_of(self.stored)
 
 
 @dataclass(frozen=True)
@@ -300,7 +300,7 @@ form.addEventListener("submit", async (event) => {{
             if invoice is None or invoice.open_minor <= 0:
                 return None
             stored = invoice.stripe_payment_intent
-            intent_id = stored.partition(CLAIMED_AT)[0] if stored else None
+            intent_id = _intent_of(stored)
             return Due(
                 number=number,
                 order_id=invoice.order_id,
@@ -352,6 +352,10 @@ form.addEventListener("submit", async (event) => {{
             f"already taken is never taken twice. Questions: contact us at {self._contact}.",
             503,
         )
+
+
+def _intent_of(stored: str | None) -> str | None:
+    return stored.partition(CLAIMED_AT)[0] if stored else None
 
 
 def _page(answer: Answer) -> HTMLResponse:

@@ -179,20 +179,26 @@ async def test_a_malformed_link_is_refused_with_a_reason(sqlite_db: Database, lo
 
 
 async def test_two_submits_at_once_charge_once(database: Database, localstripe: str) -> None:
-    """Two submits of the page at once (a double click, two tabs), then one more after both answered: one
-    charge. The second and third are told a payment is under way or was received, never a 500."""
+    """Two submits at once (a double click, two tabs), both past reading the invoice before either claims it:
+    one confirms, the other is told a payment is under way; one more afterwards is told it was received.
+    One charge, never a 500."""
     settings = page_settings(database, localstripe)
     api = stripe_client(settings)
     number = open_invoice(database)
     link = payment_link(settings, number, datetime.now(UTC))
-    async with pay_site(settings, database, SlowConfirm(api)) as http:
+    stripe_api = Choreographed(api)
+    async with pay_site(settings, database, stripe_api) as http:
         assert (await http.get(link)).status_code == 200
-        both = await asyncio.gather(http.post(link, content=PAY_WITH_VISA), http.post(link, content=PAY_WITH_VISA))
+        submits = [asyncio.create_task(http.post(link, content=PAY_WITH_VISA)) for _ in range(2)]
+        assert await asyncio.to_thread(stripe_api.confirming.wait, 10), "no submit reached Stripe's confirm"
+        answered, confirming = await asyncio.wait(submits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        stripe_api.release.set()
+        assert len(answered) == 1, "the submit not confirming never answered"
+        second, first = answered.pop().result(), await confirming.pop()
         again = await http.post(link, content=PAY_WITH_VISA)
         reopened = await http.get(link)
-    answers = sorted((r.status_code, r.text) for r in both)
-    assert [status for status, _ in answers] in ([200, 200], [200, 409]), answers
-    assert "Thank you: your payment of 12.34 USD was received" in answers[0][1]
+    assert second.status_code == 409 and "is being made right now" in second.text
+    assert first.status_code == 200 and "Thank you: your payment of 12.34 USD was received" in first.text
     assert again.status_code == 200 and "was received" in again.text
     assert reopened.status_code == 200 and "was received" in reopened.text and "<form" not in reopened.text
     assert len(paid_intents(api, number)) == 1
@@ -285,24 +291,39 @@ class WatchedStripe:
         return watched
 
 
-class SlowConfirm:
-    """The real client, with confirming taking long enough that two submits overlap."""
+class Choreographed:
+    """The real client, with two submits made to race: the first two reads of the intent wait for each other
+    (both submits have read the invoice before either claims it), and the first confirm waits at Stripe's
+    door until ``release`` is set (the other submit answers meanwhile)."""
 
     def __init__(self, api: stripe.StripeClient) -> None:
         self._intents = api.v1.payment_intents
+        self._both_read = threading.Barrier(2, timeout=5)
+        self._reads = 0
+        self._lock = threading.Lock()
+        self.confirming = threading.Event()
+        self.release = threading.Event()
         self.v1 = self
 
     @property
-    def payment_intents(self) -> "SlowConfirm":
+    def payment_intents(self) -> "Choreographed":
         return self
 
+    def retrieve(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._reads += 1
+            meet = self._reads <= 2
+        if meet:
+            self._both_read.wait()
+        return self._intents.retrieve(*args, **kwargs)
+
+    def confirm(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            first = not self.confirming.is_set()
+            self.confirming.set()
+        if first:
+            self.release.wait(10)
+        return self._intents.confirm(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
-        method = getattr(self._intents, name)
-        if name != "confirm":
-            return method
-
-        def slow(*args: Any, **kwargs: Any) -> Any:
-            time.sleep(0.3)
-            return method(*args, **kwargs)
-
-        return slow
+        return getattr(self._intents, name)
