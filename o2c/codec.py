@@ -11,12 +11,14 @@ before encryption was turned on) pass through unchanged.
 
 import base64
 import hmac
+import json
 import os
 from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -26,13 +28,19 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from o2c.body_limit import BodyLimit, MiB
+
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
+TAG_BYTES = 16
+# Temporal refuses payloads over 2 MB, and the UI asks for one event's payloads at a time: even a 2 MB
+# payload, base64 in JSON (4/3), stays under 3 MiB. The body is held in memory to be parsed.
+CODEC_MAX_BODY = 4 * MiB
 
 
 class PayloadKeyError(ValueError):
-    """A key list that cannot be used, or a payload whose key is not in it."""
+    """A key list that cannot be used, or a payload it cannot decrypt (unknown key, altered, truncated)."""
 
 
 def parse_keys(spec: str) -> dict[str, bytes]:
@@ -77,15 +85,26 @@ class EncryptionCodec(PayloadCodec):
     def decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             return payload
-        key_id = payload.metadata.get(KEY_ID, b"").decode()
+        try:
+            key_id = payload.metadata.get(KEY_ID, b"").decode()
+        except UnicodeDecodeError as exc:
+            raise PayloadKeyError("payload key id is not UTF-8 text, so not one of ours") from exc
         aead = self._keys.get(key_id)
-        if aead is None:
-            raise PayloadKeyError(f"payload encrypted with key {key_id!r}, which is not in O2C_PAYLOAD_KEYS")
+        if aead is None:  # the id is whatever the caller sent: shown cut short
+            raise PayloadKeyError(f"payload encrypted with key {key_id[:80]!r}, which is not in O2C_PAYLOAD_KEYS")
+        if len(payload.data) < NONCE_BYTES + TAG_BYTES:
+            raise PayloadKeyError(
+                f"payload under key {key_id!r} has {len(payload.data)} bytes, fewer than a nonce and a tag "
+                f"({NONCE_BYTES + TAG_BYTES}): truncated"
+            )
         try:
             plain = aead.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id.encode())
         except InvalidTag as exc:
             raise PayloadKeyError(f"payload under key {key_id!r} does not authenticate (altered or wrong key)") from exc
-        return Payload.FromString(plain)
+        try:
+            return Payload.FromString(plain)
+        except DecodeError as exc:  # authentic, so someone holding our key encrypted something else with it
+            raise PayloadKeyError(f"payload under key {key_id!r} decrypts to something not a payload") from exc
 
 
 def codec_server(codec: EncryptionCodec, token: str, ui_origins: list[str]) -> Starlette:
@@ -93,7 +112,8 @@ def codec_server(codec: EncryptionCodec, token: str, ui_origins: list[str]) -> S
     in protobuf JSON. Only callers with the token are answered: ``Authorization: Bearer <O2C_CODEC_TOKEN>``
     (CLI, scripts, a UI behind an authenticating proxy), or the token as the path prefix
     ``/t/<token>/decode`` (the dev UI's ``--ui-codec-endpoint``, which cannot send headers of its own).
-    The browser may call it from the UI's origins only (CORS)."""
+    The browser may call it from the UI's origins only (CORS). A body over ``CODEC_MAX_BODY`` is a 413,
+    anything that is not a payloads document or does not decrypt a 400 with the reason."""
 
     def authorised(request: Request) -> bool:
         if not token:
@@ -108,7 +128,13 @@ def codec_server(codec: EncryptionCodec, token: str, ui_origins: list[str]) -> S
         if not authorised(request):
             return JSONResponse({"error": "unauthorised"}, status_code=401)
         try:
-            payloads = json_format.Parse(await request.body(), Payloads())
+            document = json.loads(await request.body())
+        except (ValueError, RecursionError) as exc:
+            return JSONResponse({"error": f"not JSON: {type(exc).__name__}"}, status_code=400)
+        if not isinstance(document, dict):
+            return JSONResponse({"error": 'a payloads document is a JSON object {"payloads": [...]}'}, status_code=400)
+        try:
+            payloads = json_format.ParseDict(document, Payloads())
         except json_format.ParseError as exc:
             return JSONResponse({"error": f"not a payloads document: {exc}"}, status_code=400)
         try:
@@ -138,6 +164,7 @@ def codec_server(codec: EncryptionCodec, token: str, ui_origins: list[str]) -> S
                 allow_methods=["POST"],
                 allow_headers=["authorization", "content-type", "x-namespace"],
                 allow_credentials=True,
-            )
+            ),
+            Middleware(BodyLimit, max_bytes=CODEC_MAX_BODY),
         ],
     )
