@@ -73,6 +73,7 @@ def build_activities(
         invoicing.raise_late_fee,
         cash.apply_payment,
         cash.adjust_balance,
+        cash.queue_payment,
         email.send_email,
         email.run_dunning_step,
         payments.charge_card,

@@ -13,12 +13,14 @@ from activities.archive import archive, credit_note_document
 from activities.context import log
 from activities.invoicing import next_number
 from activities.orders import audit, load_order
+from activities.receipts import queue_excess, queue_payment
 from models.activity_io import (
     AdjustBalance,
     AdjustmentKind,
     Allocation,
     ApplyPayment,
     BalanceChanged,
+    QueuePayment,
 )
 from models.invoicing import HUNDRED
 from models.money import to_minor
@@ -134,9 +136,10 @@ class CashActivities:
                 )
             )
         applied = amount - remaining
+        queue_excess(session, payment.payment_id, order.id, remaining, payment.currency)
         if _booked_as_receipt(session, payment.payment_id):
             # The money came in through cash application and sits in unapplied cash already: only what
-            # reaches the invoices moves; the rest stays there as the customer's credit.
+            # reaches the invoices moves; the rest stays there, in the queue as the customer's credit.
             postings = [ledger.Posting(ledger.UNAPPLIED_CASH, debit_minor=applied)]
         else:
             postings = [
@@ -170,6 +173,16 @@ class CashActivities:
             for row in rows
         ]
         return BalanceChanged(allocations=allocations, unapplied_minor=payment.unapplied_minor)
+
+    @activity.defn(name="queue_payment")
+    def queue_payment(self, request: QueuePayment) -> None:
+        """A payment the order cannot apply, into the cash-application exception queue (once)."""
+        with transaction(self._engine) as session:
+            queued = queue_payment(session, request.payment, request.order_id, request.reason)
+        if queued:
+            log(request.order_id).warning(
+                "payment queued for cash application", payment_id=request.payment.payment_id, reason=request.reason
+            )
 
     @activity.defn(name="adjust_balance")
     def adjust_balance(self, request: AdjustBalance) -> BalanceChanged:

@@ -7,6 +7,7 @@ application's payment id is the order's dedupe key, so delivering twice is harml
 """
 
 import asyncio
+import hashlib
 from collections import defaultdict
 from datetime import UTC, datetime, time
 
@@ -44,6 +45,7 @@ from o2c.db import transaction
 
 MATCHER = "o2c matcher"
 OPEN_STATUSES = ("unapplied", "part_applied")
+QUEUED_STATUSES = ("new", *OPEN_STATUSES)
 
 
 class CashError(ValueError):
@@ -115,33 +117,100 @@ def store_statement(engine: Engine, statement: Statement, actor: str) -> tuple[B
     return row, True
 
 
+def open_receipts(session: Session, customer_id: str | None = None) -> list[CashReceipt]:
+    """The exception queue: money received and not (fully) applied, oldest first; one customer's, if given."""
+    query = select(CashReceipt).where(CashReceipt.unapplied_minor > 0, col(CashReceipt.status).in_(QUEUED_STATUSES))
+    if customer_id is not None:
+        query = query.where(CashReceipt.customer_id == customer_id)
+    return list(session.exec(query.order_by(col(CashReceipt.booked_on), col(CashReceipt.id))).all())
+
+
 def record_unapplied_card_payment(engine: Engine, payment: PaymentReceived, order_id: str) -> bool:
-    """A card payment no open order took: into the exception queue as a receipt, booked to unapplied cash.
+    """A card payment no open order took (the webhook found the order closed): into the exception queue.
     False when it was recorded before."""
     with transaction(engine) as session:
-        if session.get(CashReceipt, payment.payment_id) is not None:
+        return queue_payment(session, payment, order_id, f"order {order_id} was not open when the payment arrived")
+
+
+def queue_payment(session: Session, payment: PaymentReceived, order_id: str, reason: str) -> bool:
+    """Money an order could not apply (cancelled, rejected, closed, another currency) goes to the exception
+    queue for finance to apply elsewhere or refund, once: False when it was queued before.
+
+    A payment cash application delivered is refused back onto its receipt (its money is in unapplied cash
+    already); any other payment becomes a receipt of its own, booked from cash to unapplied cash."""
+    now = datetime.now(UTC)
+    application = session.exec(select(CashApplication).where(CashApplication.payment_id == payment.payment_id)).first()
+    if application is not None:
+        if application.status == "refused":
             return False
-        order = session.get(Order, order_id)
-        customer = session.get(Customer, order.customer_id) if order is not None else None
-        receipt = CashReceipt(
-            id=payment.payment_id,
-            source="stripe",
-            location=f"Stripe payment for order {order_id}",
-            booked_on=payment.received_at.date(),
-            amount_minor=to_minor(payment.amount, payment.currency),
-            unapplied_minor=to_minor(payment.amount, payment.currency),
-            currency=payment.currency,
-            payer_name=(customer.billing_name or customer.name) if customer else "",
-            reference=payment.reference[:200],
-            remittance=f"card payment for order {order_id}, which was no longer open",
-            status="unapplied",
-            customer_id=customer.id if customer else None,
-            reason=f"order {order_id} was not open when the payment arrived",
-            created_at=datetime.now(UTC),
-        )
-        session.add(receipt)
-        _post_receipt(session, receipt)
+        receipt = session.get(CashReceipt, application.receipt_id)
+        assert receipt is not None
+        _refuse_application(session, application, receipt, reason, now)
+        return True
+    if session.get(CashReceipt, payment.payment_id) is not None:
+        return False
+    amount = to_minor(payment.amount, payment.currency)
+    receipt = CashReceipt(
+        id=payment.payment_id,
+        source="stripe" if payment.method in (PaymentChannel.CARD, PaymentChannel.DIRECT_DEBIT) else "order",
+        location=f"{payment.method.value} payment for order {order_id}",
+        booked_on=payment.received_at.date(),
+        amount_minor=amount,
+        unapplied_minor=amount,
+        currency=payment.currency,
+        payer_name="",
+        reference=payment.reference[:200],
+        remittance=f"{payment.method.value} payment for order {order_id}",
+        status="unapplied",
+        reason=reason[:2000],
+        created_at=now,
+    )
+    _of_the_order_customer(session, receipt, order_id)
+    session.add(receipt)
+    session.flush()
+    _post_receipt(session, receipt)
+    audit(session, f"queued:{payment.payment_id}", order_id, "payment_queued", "o2c", f"{receipt.location}: {reason}")
     return True
+
+
+def queue_excess(session: Session, payment_id: str, order_id: str, excess_minor: int, currency: str) -> None:
+    """What a payment brought beyond what its order owed: a receipt in the exception queue, so finance sees
+    the customer's credit and refunds or applies it. The payment's own journal already put the money in
+    unapplied cash, so this receipt posts nothing."""
+    receipt_id = excess_receipt_id(payment_id)
+    if excess_minor <= 0 or session.get(CashReceipt, receipt_id) is not None:
+        return
+    receipt = CashReceipt(
+        id=receipt_id,
+        source="excess",
+        location=f"payment {payment_id} to order {order_id}",
+        booked_on=datetime.now(UTC).date(),
+        amount_minor=excess_minor,
+        unapplied_minor=excess_minor,
+        currency=currency,
+        reference=payment_id[:200],
+        remittance=f"more than order {order_id} owed",
+        status="unapplied",
+        flags="overpaid",
+        reason=f"payment {payment_id} was more than order {order_id} owed"[:2000],
+        created_at=datetime.now(UTC),
+    )
+    _of_the_order_customer(session, receipt, order_id)
+    session.add(receipt)
+
+
+def excess_receipt_id(payment_id: str) -> str:
+    """``excess:{payment id}``, hashed where that would not fit the receipt id's 64 characters."""
+    receipt_id = f"excess:{payment_id}"
+    return receipt_id if len(receipt_id) <= 64 else f"excess:{hashlib.sha256(payment_id.encode()).hexdigest()[:57]}"
+
+
+def _of_the_order_customer(session: Session, receipt: CashReceipt, order_id: str) -> None:
+    order = session.get(Order, order_id)
+    customer = session.get(Customer, order.customer_id) if order is not None else None
+    if customer is not None:
+        receipt.customer_id = customer.id
+        receipt.payer_name = (customer.billing_name or customer.name)[:200]
 
 
 def build_matcher(session: Session, threshold: float, series: str) -> Matcher:
@@ -264,7 +333,7 @@ class ReceiptActivities:
                 query = query.where(CashReceipt.statement_key == request.statement_key, CashReceipt.status == "new")
             else:
                 query = query.where(
-                    col(CashReceipt.status).in_(("new", *OPEN_STATUSES)), CashReceipt.unapplied_minor > 0
+                    col(CashReceipt.status).in_(QUEUED_STATUSES), CashReceipt.unapplied_minor > 0
                 )
             receipts = list(session.exec(query).all())
             matcher = build_matcher(session, self._settings.cash_auto_threshold, self._settings.invoice_series)
@@ -341,13 +410,21 @@ def _settle(engine: Engine, application_id: int, refusal: str | None) -> None:
                 f"{receipt.id} to {application.invoice_numbers or application.order_id} ({application.source})",
             )
         else:
-            application.status, application.refusal = "refused", refusal[:400]
-            receipt.unapplied_minor += application.amount_minor
-            receipt.status = "unapplied"
-            receipt.reason = f"application to order {application.order_id} refused: {refusal}"[:2000]
-            receipt.updated_at = now
-            session.add(receipt)
+            _refuse_application(session, application, receipt, refusal, now)
         session.add(application)
+
+
+def _refuse_application(
+    session: Session, application: CashApplication, receipt: CashReceipt, refusal: str, now: datetime
+) -> None:
+    """The application's money back on its receipt, for a person to look at."""
+    application.status, application.refusal = "refused", refusal[:400]
+    receipt.unapplied_minor += application.amount_minor
+    receipt.status = "unapplied"
+    receipt.reason = f"application to order {application.order_id} refused: {refusal}"[:2000]
+    receipt.updated_at = now
+    session.add(receipt)
+    session.add(application)
 
 
 async def deliver(

@@ -35,6 +35,7 @@ class ActivityName(StrEnum):
     SEND_EMAIL = "send_email"
     CHARGE_CARD = "charge_card"
     APPLY_PAYMENT = "apply_payment"
+    QUEUE_PAYMENT = "queue_payment"
     ADJUST_BALANCE = "adjust_balance"
     DUNNING_STEP = "run_dunning_step"
     CLOSE_ORDER = "close_order"
@@ -285,6 +286,14 @@ class BalanceChanged(Message):
 class AdjustmentKind(StrEnum):
     CREDIT_NOTE = "credit_note"
     WRITE_OFF = "write_off"
+
+
+class QueuePayment(Message):
+    """A payment the order cannot apply, for the cash-application exception queue, with why."""
+
+    order_id: str
+    payment: PaymentReceived
+    reason: str
 
 
 class AdjustBalance(Message):

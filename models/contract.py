@@ -220,6 +220,11 @@ class CancelOrder(FinanceDecision):
 class WriteOff(FinanceDecision):
     reason: Reason
     amount: Amount | None = Field(default=None, description="defaults to everything still due")
+    approved_by: Person | None = Field(
+        default=None,
+        description="a finance manager approving a write-off before dunning reached the policy's write-off "
+        "level (by default the final notice); someone other than `by`",
+    )
 
 
 class RiskClass(StrEnum):

@@ -69,6 +69,17 @@ class DunningStep(Policy):
 class DunningPolicy(Policy):
     steps: list[DunningStep]
     promise_grace_days: Annotated[int, Field(ge=0, le=30)] = 2
+    write_off_level: Annotated[int, Field(ge=0, le=20)] | None = Field(
+        default=None,
+        description="the dunning level from which finance may write off alone; earlier a finance manager "
+        "approves (None: the level of the last step that reminds the customer, the final notice)",
+    )
+
+    @property
+    def write_off_from(self) -> int:
+        if self.write_off_level is not None:
+            return self.write_off_level
+        return max((s.level for s in self.steps if DunningAction.REMIND in s.actions), default=0)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

@@ -8,6 +8,7 @@ from sqlmodel import Session, col, select
 
 from activities.credit import customer_exposure, load_scorer, payment_history
 from activities.customers import current_values
+from activities.receipts import open_receipts
 from models.money import format_money
 from models.policy import CreditRules
 from models.tables import CollectionTask, CreditDecision, Customer, CustomerChange
@@ -43,8 +44,18 @@ def customer_report(engine: Engine, customer_id: str, rules: CreditRules) -> dic
             .where(CollectionTask.customer_id == customer_id, CollectionTask.status == "open")
             .order_by(col(CollectionTask.id))
         ).all()
+        unapplied = open_receipts(session, customer_id)
         return {
             "customer": current_values(customer) | {"id": customer.id},
+            "unapplied_cash": [
+                {
+                    "receipt": r.id,
+                    "booked_on": r.booked_on.isoformat(),
+                    "unapplied": format_money(r.unapplied_minor, r.currency),
+                    "reason": r.reason,
+                }
+                for r in unapplied
+            ],
             "open_collection_tasks": [
                 {
                     "opened": t.created_at.isoformat(),

@@ -19,6 +19,9 @@ from o2c.db import make_engine, migrate
 from o2c.temporal import DATA_CONVERTER
 from tests.support import Database, binary, drop_postgres_schema, free_port, fresh_postgres_schema, postgres_available
 
+# Pay-page links are signed; the suite signs them with a secret of its own (the setting has no default).
+os.environ.setdefault("O2C_PAYMENT_LINK_SECRET", "o2c-test-suite-payment-link-secret")
+
 _SA_TYPES = {
     "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "Double": IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,

@@ -214,7 +214,9 @@ async def test_exposure_released_on_every_exit(
         elif exit_path == "written_off":
             await o2c.ship(order.order_id, shipment("S1", ("WIDGET", 2), ("GADGET", 1)))
             await eventually(handle, lambda s: bool(s.invoices), "invoiced")
-            await o2c.write_off(order.order_id, {"by": "cfo", "reason": "customer insolvent"})
+            await o2c.write_off(
+                order.order_id, {"by": "ar-clerk", "approved_by": "cfo", "reason": "customer insolvent"}
+            )
         outcome = await handle.result()  # "expired": time skips past the seven days
         if exit_path == "cancelled":
             await keep_history(handle, "cancellation_told")

@@ -44,6 +44,7 @@ LOCAL = frozenset(
         ActivityName.ISSUE_CHARGE,
         ActivityName.RAISE_LATE_FEE,
         ActivityName.APPLY_PAYMENT,
+        ActivityName.QUEUE_PAYMENT,
         ActivityName.ADJUST_BALANCE,
         ActivityName.CLOSE_ORDER,
     }

@@ -29,7 +29,7 @@ from models.contract import (
     Totals,
     WriteOff,
 )
-from models.money import MoneyError, check_precision, from_minor, round_money, to_minor
+from models.money import MoneyError, from_minor, round_money, to_minor
 
 TIMELINE_LIMIT = 200
 PROMISE_HORIZON = timedelta(days=180)
@@ -65,10 +65,10 @@ class OrderBook:
     last_credit_assessment: CreditAssessment | None = None
     fulfillment_closed: str | None = None
     shipped: dict[str, int] = field(default_factory=dict)
-    shipment_ids: set[str] = field(default_factory=set)
+    shipments: dict[str, ShipmentDispatched] = field(default_factory=dict)
     uninvoiced_shipments: list[str] = field(default_factory=list)
     invoices: dict[str, InvoiceState] = field(default_factory=dict)
-    payment_ids: set[str] = field(default_factory=set)
+    payments: dict[str, tuple[Decimal, str]] = field(default_factory=dict)  # id -> amount and currency
     request_ids: set[str] = field(default_factory=set)
     charge_ids: set[str] = field(default_factory=set)
     disputes: dict[str, DisputeState] = field(default_factory=dict)
@@ -182,6 +182,15 @@ class OrderBook:
             return "a sku appears twice in the shipment"
         return None
 
+    def repeats_differently(self, shipment: ShipmentDispatched) -> bool:
+        """A shipment id seen before with other lines, carrier or tracking number: a broken integration."""
+        seen = self.shipments[shipment.shipment_id]
+        return (sorted(seen.lines, key=lambda line: line.sku), seen.carrier, seen.tracking_number) != (
+            sorted(shipment.lines, key=lambda line: line.sku),
+            shipment.carrier,
+            shipment.tracking_number,
+        )
+
     def accept_shipment(self, shipment: ShipmentDispatched) -> None:
         for line in shipment.lines:
             self.shipped[line.sku] = self.shipped.get(line.sku, 0) + line.quantity
@@ -244,23 +253,38 @@ class OrderBook:
 
     # ------------------------------------------------------------------------- refusals
 
-    def refuse_credit_decision(self) -> str | None:
+    def refuse_amount(self, amount: Decimal | None, what: str = "the amount") -> str | None:
+        """An amount that is no money in the order's currency (more decimals than it has, beyond what we
+        carry) is refused here, before any rule converts it: in the run loop it would fail every task."""
+        if amount is None:
+            return None
+        try:
+            self.minor(amount)
+        except MoneyError as exc:
+            return f"{what}: {exc}"
+        return None
+
+    def refuse_credit_decision(self, today: date) -> str | None:
         if self.status is not OrderStatus.CREDIT_HOLD:
-            return f"the order is not on credit hold (it is {self.status.value})"
+            return f"the order is not on credit hold (it is {self.current_status(today).value})"
         return None
 
     def refuse_dispute(self, command: OpenDispute) -> str | None:
+        if refusal := self.refuse_amount(command.amount, "the disputed amount"):
+            return refusal
         if self.is_closed:
             return f"the order is already {self.status.value}"
         if command.dispute_id in self.disputes:
             return f"dispute {command.dispute_id} already exists"
         if self.amount_due_minor == 0:
             return "nothing is due on this order"
-        if command.amount > from_minor(self.amount_due_minor - self.disputed_minor, self.currency):
+        if self.minor(command.amount) > self.amount_due_minor - self.disputed_minor:
             return "the disputed amount is larger than what is due and not yet disputed"
         return None
 
     def refuse_resolution(self, command: ResolveDispute) -> str | None:
+        if refusal := self.refuse_amount(command.amount):
+            return refusal
         dispute = self.disputes.get(command.dispute_id)
         if dispute is None or dispute.status != "open":
             return f"there is no open dispute {command.dispute_id}"
@@ -269,13 +293,15 @@ class OrderBook:
         return None
 
     def refuse_promise(self, command: PromiseToPay, today: date) -> str | None:
+        if refusal := self.refuse_amount(command.amount, "the promised amount"):
+            return refusal
         if self.is_closed or self.amount_due_minor == 0:
             return "nothing is due on this order"
         if command.promised_date < today:
             return "the promised date is in the past"
         if command.promised_date > today + PROMISE_HORIZON:
             return "a promise more than 180 days ahead is not a promise to pay"
-        if command.amount > from_minor(self.amount_due_minor, self.currency):
+        if self.minor(command.amount) > self.amount_due_minor:
             return "the promised amount is larger than what is due"
         return None
 
@@ -289,10 +315,8 @@ class OrderBook:
         return None
 
     def refuse_charge(self, command: AddCharge) -> str | None:
-        try:
-            check_precision(command.amount, self.currency, "the charge")
-        except MoneyError as exc:
-            return str(exc)
+        if refusal := self.refuse_amount(command.amount, "the charge"):
+            return refusal
         if self.is_closed or self.cancelled is not None:
             return f"the order is already {self.status.value if self.is_closed else 'being cancelled'}"
         if self.status in (OrderStatus.PENDING, OrderStatus.CREDIT_HOLD):
@@ -305,11 +329,23 @@ class OrderBook:
             return "the order is settled"
         return None
 
-    def refuse_write_off(self, command: WriteOff) -> str | None:
+    def refuse_write_off(self, command: WriteOff, write_off_level: int) -> str | None:
+        """Finance writes off alone once dunning reached the policy's write-off level (the final notice by
+        default); before that, a finance manager other than the requester approves."""
+        if refusal := self.refuse_amount(command.amount):
+            return refusal
         if self.amount_due_minor == 0:
             return "nothing is due on this order"
         if command.amount is not None and self.minor(command.amount) > self.amount_due_minor:
             return "the amount is larger than what is due"
+        if self.dunning_level < write_off_level:
+            if command.approved_by is None:
+                return (
+                    f"dunning is at level {self.dunning_level}; a write-off before level {write_off_level} "
+                    "needs a finance manager's approval (approved_by)"
+                )
+            if command.approved_by.casefold() == command.by.casefold():
+                return "a write-off is approved by someone other than the person who asks for it"
         return None
 
     # --------------------------------------------------------------------------------- views

@@ -6,6 +6,7 @@ work, so every side effect happens in one place, in order, through activities.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         LateFeeRaised,
         OrderEvent,
         OrderRecorded,
+        QueuePayment,
         RaiseLateFee,
         RecordDelivery,
         RecordOrder,
@@ -72,12 +74,22 @@ with workflow.unsafe.imports_passed_through():
         StatusView,
         WriteOff,
     )
-    from models.money import from_minor
-    from models.naming import WORKFLOW_NAME
+    from models.money import MoneyError, from_minor
+    from models.naming import WORKFLOW_NAME, workflow_id
     from models.policy import DunningAction, DunningStep, OrderPolicy
     from workflows.order_book import DisputeState, OrderBook
 
 T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class UnappliedPayment:
+    """A payment this order cannot apply (another currency, the order closed): queued for cash application."""
+
+    payment: PaymentReceived
+    reason: str
+
+
 Inbound = (
     ShipmentDispatched
     | ShipmentDelivered
@@ -87,6 +99,7 @@ Inbound = (
     | ResolveDispute
     | WriteOff
     | AddCharge
+    | UnappliedPayment
 )
 
 # Patches: each names a change to the command sequence made after release (README: changing a workflow).
@@ -144,6 +157,14 @@ class OrderToCash:
         self._placed = workflow.patched(CREDIT_WITH_ORDER_PATCH)
         self._fold = self._placed or workflow.patched(SHIPMENT_WITH_INVOICE_PATCH)
         self._local = self._fold or workflow.patched(LOCAL_WRITES_PATCH)
+        if workflow.info().workflow_id != workflow_id(order.order_id):
+            # A second workflow for the same order row would invoice and charge it twice.
+            raise ApplicationError(
+                f"order {order.order_id} runs as workflow {workflow_id(order.order_id)!r}, "
+                f"not {workflow.info().workflow_id!r}: start it under that id",
+                type=ErrorType.ORDER_CONFLICT.value,
+                non_retryable=True,
+            )
         recorded = await self._call(
             ActivityName.RECORD_ORDER,
             RecordOrder(order=order, placed_at=workflow.now(), check_credit=self._placed),
@@ -302,6 +323,7 @@ class OrderToCash:
             None,
         )
         self._note("closed", self._book.status.value)
+        await self._queue_unapplied()
         self._waiting_for = "nothing: the order is closed"
         await self._publish(flush=True)
         return OrderOutcome(
@@ -309,6 +331,34 @@ class OrderToCash:
         )
 
     # ---------------------------------------------------------------------------------- the work
+
+    async def _queue_unapplied(self) -> None:
+        """Money that reached this order and was not applied goes to the cash-application queue before the
+        order ends: paid before an invoice that never came, or arriving while the order closed."""
+        status = self._book.status.value
+        if self._book.invoices:
+            reason = f"the payment arrived as the order closed ({status})"
+        else:
+            reason = f"the order was {status} before anything was invoiced"
+        while self._prepayments or self._inbox:
+            item = self._prepayments.pop(0) if self._prepayments else self._inbox.pop(0)
+            if isinstance(item, PaymentReceived):
+                await self._queue_payment(item, reason)
+            elif isinstance(item, UnappliedPayment):
+                await self._queue_payment(item.payment, item.reason)
+
+    async def _queue_payment(self, payment: PaymentReceived, reason: str) -> None:
+        await self._call(
+            ActivityName.QUEUE_PAYMENT,
+            QueuePayment(order_id=self._order_id, payment=payment, reason=reason),
+            None,
+            summary=f"queue payment {payment.payment_id}",
+        )
+        self._note(
+            "payment_queued",
+            f"{payment.payment_id}: {payment.amount} {payment.currency} to cash application: {reason}",
+            refused=True,
+        )
 
     async def _process_inbox(self) -> None:
         while self._inbox:
@@ -334,6 +384,8 @@ class OrderToCash:
                 await self._bill_charge(item)
             elif isinstance(item, PaymentFailed):
                 await self._debit_failed(item)
+            elif isinstance(item, UnappliedPayment):
+                await self._queue_payment(item.payment, item.reason)
             elif isinstance(item, WriteOff):
                 amount = self._book.minor(item.amount) if item.amount else self._book.amount_due_minor
                 self._write_offs += 1
@@ -443,7 +495,8 @@ class OrderToCash:
             self._note("debit_processing", f"{outcome.payment_id}: {self._money(amount)} for {invoice.number}")
             return
         if outcome.status == "succeeded":
-            self._book.payment_ids.add(outcome.payment_id)  # the webhook's copy of it is then a duplicate
+            # The webhook's copy of it is then a duplicate.
+            self._book.payments[outcome.payment_id] = (from_minor(amount, self._book.currency), self._book.currency)
             await self._apply_payment(
                 PaymentReceived(
                     payment_id=outcome.payment_id,
@@ -477,7 +530,9 @@ class OrderToCash:
         )
 
     async def _debit_failed(self, failure: PaymentFailed) -> None:
-        number = self._pending_debits.pop(failure.payment_id)
+        number = self._pending_debits.pop(failure.payment_id, None)
+        if number is None:  # the same failure reported twice before the first was handled
+            return
         await self._email(
             EmailKind.CARD_DECLINED,
             f"debit-failed:{failure.payment_id}",
@@ -715,9 +770,17 @@ class OrderToCash:
     @workflow.signal(name="shipment_dispatched")
     def shipment_dispatched(self, raw: RawValue) -> None:
         shipment = self._decode("shipment_dispatched", raw, ShipmentDispatched)
-        if shipment is None or shipment.shipment_id in self._book.shipment_ids:
+        if shipment is None:
             return
-        self._book.shipment_ids.add(shipment.shipment_id)
+        if shipment.shipment_id in self._book.shipments:
+            if self._book.repeats_differently(shipment):
+                self._refuse(
+                    "shipment_dispatched",
+                    f"shipment {shipment.shipment_id} was received before with other lines, carrier or tracking "
+                    "number: this copy is ignored (check the warehouse integration)",
+                )
+            return
+        self._book.shipments[shipment.shipment_id] = shipment
         self._inbox.append(shipment)
 
     @workflow.signal(name="shipment_delivered")
@@ -725,7 +788,7 @@ class OrderToCash:
         delivery = self._decode("shipment_delivered", raw, ShipmentDelivered)
         if delivery is None:
             return
-        if delivery.shipment_id not in self._book.shipment_ids:
+        if delivery.shipment_id not in self._book.shipments:
             self._refuse("shipment_delivered", f"unknown shipment {delivery.shipment_id}")
             return
         self._inbox.append(delivery)
@@ -733,20 +796,27 @@ class OrderToCash:
     @workflow.signal(name="payment_received")
     def payment_received(self, raw: RawValue) -> None:
         payment = self._decode("payment_received", raw, PaymentReceived)
-        if payment is None or payment.payment_id in self._book.payment_ids:
+        if payment is None:
             return
+        seen = self._book.payments.get(payment.payment_id)
+        if seen is not None:
+            if seen != (payment.amount, payment.currency):
+                self._refuse(
+                    "payment_received",
+                    f"payment {payment.payment_id} was received before as {seen[0]} {seen[1]}; this copy says "
+                    f"{payment.amount} {payment.currency} and is ignored (check the integration that sent it)",
+                )
+            return
+        self._book.payments[payment.payment_id] = (payment.amount, payment.currency)
+        # Money is never turned away: what this order cannot apply goes to cash application, booked.
         if payment.currency != self._book.currency:
-            self._refuse(
-                "payment_received",
-                f"payment {payment.payment_id} is in {payment.currency}, "
-                f"the order in {self._book.currency}: apply it through cash application",
-            )
-            return
-        if self._book.is_closed:
-            self._refuse("payment_received", f"payment {payment.payment_id} arrived after the order closed")
-            return
-        self._book.payment_ids.add(payment.payment_id)
-        self._inbox.append(payment)
+            reason = f"the payment is in {payment.currency}, the order in {self._book.currency}"
+            self._inbox.append(UnappliedPayment(payment, reason))
+        elif self._book.is_closed:
+            reason = f"the payment arrived after the order closed ({self._book.status.value})"
+            self._inbox.append(UnappliedPayment(payment, reason))
+        else:
+            self._inbox.append(payment)
 
     @workflow.signal(name="payment_failed")
     def payment_failed(self, raw: RawValue) -> None:
@@ -919,7 +989,7 @@ class OrderToCash:
         self._validate(command, self._write_off)
 
     def _write_off(self, command: WriteOff, dry_run: bool = False) -> str:
-        self._check(self._book.refuse_write_off(command))
+        self._check(self._book.refuse_write_off(command, self._policy.dunning.write_off_from))
         if not dry_run:
             self._inbox.append(command)
             self._note("write_off_requested", f"{command.amount or 'all due'} by {command.by}")
@@ -933,7 +1003,7 @@ class OrderToCash:
 
     def _refuse_credit_answer(self) -> str | None:
         """Approve and reject share one rule: only on hold, and only the first answer counts."""
-        refusal = self._book.refuse_credit_decision()
+        refusal = self._book.refuse_credit_decision(workflow.now().date())
         if refusal is None and self._credit_answer is not None:
             return "a decision is already on its way"
         return refusal
@@ -944,16 +1014,16 @@ class OrderToCash:
 
     def _validate(self, command: Any, apply: Callable[..., str]) -> None:
         if not (command.request_id and command.request_id in self._book.request_ids):
-            apply(command, dry_run=True)
+            _refusing_bad_amounts(apply, command, dry_run=True)
 
     def _decided(self, command: Any, apply: Callable[..., str]) -> DecisionResult:
         request_id = getattr(command, "request_id", None)
         if request_id and request_id in self._book.request_ids:
-            return DecisionResult(accepted=True, status=self._book.status.value, message="already accepted")
-        message = apply(command)
+            return DecisionResult(accepted=True, status=self._status_now().value, message="already accepted")
+        message = _refusing_bad_amounts(apply, command)
         if request_id:
             self._book.request_ids.add(request_id)
-        return DecisionResult(accepted=True, status=self._book.status.value, message=message)
+        return DecisionResult(accepted=True, status=self._status_now().value, message=message)
 
     def _via_signal(self, name: str, raw: RawValue, model: type[T], apply: Callable[..., str]) -> None:
         command = self._decode(name, raw, model)
@@ -973,6 +1043,9 @@ class OrderToCash:
         if value is None:  # JSON null is no message at all
             self._refuse(name, "invalid payload: empty (null)")
         return value
+
+    def _status_now(self) -> OrderStatus:
+        return self._book.current_status(workflow.now().date())
 
     def _refuse(self, name: str, reason: str) -> None:
         workflow.logger.warning("refused %s: %s", name, reason)
@@ -1144,6 +1217,15 @@ class OrderToCash:
 
 def _at(day: date) -> datetime:
     return datetime.combine(day, time(9, 0), tzinfo=UTC)
+
+
+def _refusing_bad_amounts(apply: Callable[..., str], command: Any, dry_run: bool = False) -> str:
+    """The rules refuse an amount that is no money in the order's currency before converting it; this is
+    the net under them: a conversion error in a message handler fails the workflow task, again and again."""
+    try:
+        return apply(command, dry_run=dry_run)
+    except (MoneyError, ArithmeticError) as err:
+        raise InvalidDecision(f"invalid amount: {_short(err)}") from err
 
 
 def _short(err: BaseException) -> str:
