@@ -6,7 +6,6 @@ and our commit) asks SendGrid's Email Activity for the key before it sends again
 """
 
 import base64
-import csv
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from models.tables import (
     Order,
 )
 from o2c.config import Settings
+from o2c.csvout import write_csv
 from o2c.db import insert_new, run_transaction, snapshot, transaction
 
 TO_CUSTOMER = {
@@ -228,9 +228,7 @@ class EmailActivities:
             "statement_total": ", ".join(format_money(v, k) for k, v in sorted(totals.items())) or "nothing",
         }
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["invoice", "order", "issued", "due", "days_overdue", "open", "payment_reference"])
-        writer.writerows(rows)
+        write_csv(buffer, ("invoice", "order", "issued", "due", "days_overdue", "open", "payment_reference"), rows)
         attachment = _attachment(
             buffer.getvalue().encode(), f"statement-{facts['customer_id']}-{today.isoformat()}.csv", "text/csv"
         )
