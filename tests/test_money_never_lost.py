@@ -19,7 +19,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.receipts import open_receipts
-from models.contract import OrderStatus, StatusView
+from models.contract import OrderStatus
 from models.policy import CreditRules
 from models.tables import CashReceipt, LedgerEntry, Order, Payment
 from o2c.client import DecisionRefused, O2CClient
@@ -248,21 +248,3 @@ async def test_an_order_started_under_a_foreign_id_is_refused_before_it_writes(
     assert f"runs as workflow 'order-{order.order_id}'" in str(failure.value.cause)
     with Session(sqlite_db.engine) as session:
         assert session.get(Order, order.order_id) is None
-
-
-async def test_the_status_answers_after_every_refusal(
-    time_env: WorkflowEnvironment, sqlite_db: Database, task_queue: str
-) -> None:
-    """A direct debit reported failed twice before the order took the first report: no task fails."""
-    order = sample_order()
-    async with running_worker(time_env.client, sqlite_db, task_queue):
-        o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await eventually(handle, lambda s: s.status == OrderStatus.AWAITING_SHIPMENT, "approved")
-        failure = {"payment_id": "pi_unknown", "amount": "1.00", "currency": "USD", "code": "x"}
-        await handle.signal("payment_failed", failure)
-        await handle.signal("payment_failed", failure)
-        view: StatusView = await status(handle)
-        assert view.status == OrderStatus.AWAITING_SHIPMENT
-        no_failed_task((await handle.fetch_history()).events)
-        await handle.terminate("test over")
