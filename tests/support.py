@@ -1,8 +1,14 @@
 """Shared test helpers: binaries, databases, fakes and sample orders."""
 
+import json
 import os
+import re
+import secrets
 import shutil
 import sys
+import threading
+import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -10,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import stripe
 from sqlalchemy import Engine, create_engine, text
 
 from models.contract import Customer, OrderLine, PaymentTerms, PlaceOrder
@@ -159,50 +166,189 @@ class BackgroundServer:
         await self.task
 
 
-class FakeStripe:
-    """Stands in for ``stripe.StripeClient`` in workflow tests: each PaymentIntent takes the next scripted
-    outcome ("succeeded", or a decline code, reported as Stripe does in ``last_payment_error``)."""
+class FakeStripe(stripe.StripeClient):
+    """Stripe for workflow tests: the real SDK, its HTTP client answering from memory as Stripe documents.
 
-    class _Object(dict[str, Any]):
-        def __getattr__(self, name: str) -> Any:
-            return self[name]
-
-        def to_dict(self) -> dict[str, Any]:
-            return dict(self)
+    Each confirmed PaymentIntent takes the next scripted outcome: "succeeded", or a decline. A decline is
+    Stripe's 402 ``card_error`` (the SDK raises ``stripe.CardError``) whose ``payment_intent`` is the intent,
+    left in ``requires_payment_method``; most declines are ``card_declined`` with the reason in
+    ``decline_code``, a few are error codes of their own (``expired_card``…). A POST repeated with its
+    Idempotency-Key and the same parameters gets the first answer again (a decline too) and creates
+    nothing; with other parameters, or at another endpoint, a 400 ``idempotency_error``. Customers and
+    intents are listed newest first (filters ``email``, ``customer``; pages by ``starting_after``)."""
 
     def __init__(self, outcomes: list[str]) -> None:
+        self.backend = _InMemoryStripe(outcomes)
+        super().__init__("sk_test_fake", http_client=self.backend, max_network_retries=0)
+
+    @property
+    def intents(self) -> list[dict[str, Any]]:
+        """Every PaymentIntent created, oldest first."""
+        return self.backend.created("payment_intent")
+
+    @property
+    def customers_created(self) -> list[dict[str, Any]]:
+        return self.backend.created("customer")
+
+
+class _InMemoryStripe(stripe.HTTPClient):
+    name = "o2c-in-memory-stripe"
+    # Stripe's test cards for these answer with the reason as the error's code and no decline code.
+    ERROR_CODES = frozenset({"expired_card", "incorrect_cvc", "incorrect_number", "processing_error"})
+
+    def __init__(self, outcomes: list[str]) -> None:
+        super().__init__()
         self.outcomes = list(outcomes)
-        self.intents: list[dict[str, Any]] = []
-        self.v1 = self
-        self.customers = self._Customers()
-        self.payment_intents = self
+        self._objects: dict[str, list[dict[str, Any]]] = {"customer": [], "payment_intent": []}
+        self._answered: dict[str, tuple[str, dict[str, Any], tuple[str, int]]] = {}
+        self._lock = threading.Lock()
 
-    class _Customers:
-        def create(self, params: dict[str, Any], options: dict[str, Any] | None = None) -> Any:
-            return FakeStripe._Object(id=f"cus_{params['metadata']['o2c_customer_id']}")
+    def created(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(json.dumps(o)) for o in self._objects[kind]]
 
-        def list(self, params: dict[str, Any]) -> Any:
-            return FakeStripe._Page([])
+    def request(
+        self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
+    ) -> tuple[str, int, dict[str, str]]:
+        parts = urllib.parse.urlsplit(url)
+        params = _form_decode(post_data or parts.query)
+        endpoint = f"{method.upper()} {parts.path}"
+        key = (headers or {}).get("Idempotency-Key")
+        with self._lock:
+            if method.lower() != "post" or key is None:
+                body, status = self._answer(endpoint, params)
+            elif key not in self._answered:
+                body, status = self._answer(endpoint, params)
+                self._answered[key] = (endpoint, params, (body, status))
+            else:
+                first_endpoint, first_params, (body, status) = self._answered[key]
+                if (first_endpoint, first_params) != (endpoint, params):
+                    body, status = _error(
+                        400,
+                        "idempotency_error",
+                        f"Keys for idempotent requests can only be used with the same parameters they were first "
+                        f"used with. Try using a key other than '{key}' if you meant to execute a different request.",
+                    )
+                else:
+                    return body, status, {"Request-Id": _new_id("req"), "Idempotent-Replayed": "true"}
+        return body, status, {"Request-Id": _new_id("req")}
 
-    def create(self, params: dict[str, Any], options: dict[str, Any] | None = None) -> Any:
+    def close(self) -> None:
+        pass
+
+    def _answer(self, endpoint: str, params: dict[str, Any]) -> tuple[str, int]:
+        method, path = endpoint.split(" ", 1)
+        kinds = {"/v1/customers": "customer", "/v1/payment_intents": "payment_intent"}
+        collection, _, object_id = path.rpartition("/") if path.count("/") == 3 else (path, "", "")
+        kind = kinds.get(collection)
+        if kind is None or method not in ("GET", "POST") or (object_id and method != "GET"):
+            return _error(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+        if object_id:
+            found = self._find(kind, object_id)
+            if found is None:
+                return _error(404, "invalid_request_error", f"No such {kind}: '{object_id}'", "resource_missing")
+            return json.dumps(found), 200
+        if method == "GET":
+            return self._list(kind, collection, params)
+        return self._create_customer(params) if kind == "customer" else self._create_intent(params)
+
+    def _find(self, kind: str, object_id: str) -> dict[str, Any] | None:
+        return next((o for o in self._objects[kind] if o["id"] == object_id), None)
+
+    def _list(self, kind: str, url: str, params: dict[str, Any]) -> tuple[str, int]:
+        filters = {name: params[name] for name in ("email", "customer") if name in params}
+        newest_first = [o for o in reversed(self._objects[kind]) if all(o.get(k) == v for k, v in filters.items())]
+        if "starting_after" in params:
+            ids = [o["id"] for o in newest_first]
+            newest_first = newest_first[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        page = {"object": "list", "data": newest_first[:limit], "has_more": len(newest_first) > limit, "url": url}
+        return json.dumps(page), 200
+
+    def _create_customer(self, params: dict[str, Any]) -> tuple[str, int]:
+        customer = {
+            "id": _new_id("cus"),
+            "object": "customer",
+            "created": int(time.time()),
+            "email": params.get("email"),
+            "name": params.get("name"),
+            "metadata": params.get("metadata", {}),
+            "livemode": False,
+        }
+        self._objects["customer"].append(customer)
+        return json.dumps(customer), 200
+
+    def _create_intent(self, params: dict[str, Any]) -> tuple[str, int]:
+        for required in ("amount", "currency"):
+            if required not in params:
+                return _error(400, "invalid_request_error", f"Missing required param: {required}.", "parameter_missing")
+        customer = params.get("customer")
+        if customer is not None and self._find("customer", customer) is None:
+            return _error(400, "invalid_request_error", f"No such customer: '{customer}'", "resource_missing")
+        confirm = params.get("confirm") == "true"
+        if confirm and not params.get("payment_method"):
+            return _error(
+                400,
+                "invalid_request_error",
+                "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                "payment_intent_unexpected_state",
+            )
+        intent_id = _new_id("pi")
+        intent: dict[str, Any] = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": int(params["amount"]),
+            "amount_received": 0,
+            "currency": params["currency"],
+            "customer": customer,
+            "payment_method": params.get("payment_method"),
+            "metadata": params.get("metadata", {}),
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "created": int(time.time()),
+            "latest_charge": None,
+            "last_payment_error": None,
+            "livemode": False,
+            "payment_method_types": ["card"],
+            "status": "requires_confirmation" if params.get("payment_method") else "requires_payment_method",
+        }
+        self._objects["payment_intent"].append(intent)
+        if not confirm:
+            return json.dumps(intent), 200
         outcome = self.outcomes.pop(0) if self.outcomes else "succeeded"
-        intent = self._Object(
-            id=f"pi_{len(self.intents) + 1}",
-            amount=params["amount"],
-            customer=params["customer"],
-            metadata=params["metadata"],
-            status="succeeded" if outcome == "succeeded" else "requires_payment_method",
-            last_payment_error=None if outcome == "succeeded" else {"code": "card_declined", "decline_code": outcome},
-        )
-        self.intents.append(intent)
-        return intent
+        if outcome == "succeeded":
+            intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=_new_id("ch"))
+            return json.dumps(intent), 200
+        code, decline_code = (outcome, None) if outcome in self.ERROR_CODES else ("card_declined", outcome)
+        error = {
+            "type": "card_error",
+            "code": code,
+            "message": f"Your card was declined ({outcome}).",
+            "payment_method": {"id": intent["payment_method"], "object": "payment_method", "type": "card"},
+        }
+        if decline_code:
+            error["decline_code"] = decline_code
+        intent.update(status="requires_payment_method", last_payment_error=error)
+        return json.dumps({"error": error | {"payment_intent": intent}}), 402
 
-    class _Page:
-        def __init__(self, items: list[Any]) -> None:
-            self.items = items
 
-        def auto_paging_iter(self) -> Any:
-            return iter(self.items)
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(18).replace('-', 'x').replace('_', 'y')}"
 
-    def list(self, params: dict[str, Any]) -> Any:
-        return self._Page(list(self.intents))
+
+def _error(status: int, kind: str, message: str, code: str | None = None) -> tuple[str, int]:
+    error = {"type": kind, "message": message} | ({"code": code} if code else {})
+    return json.dumps({"error": error}), status
+
+
+def _form_decode(encoded: str) -> dict[str, Any]:
+    """Stripe's form encoding as the SDK writes it (``metadata[key]=value``), back into nested dicts."""
+    params: dict[str, Any] = {}
+    for name, value in urllib.parse.parse_qsl(encoded, keep_blank_values=True):
+        *outer, last = re.findall(r"[^\[\]]+", name)
+        target = params
+        for part in outer:
+            target = target.setdefault(part, {})
+        target[last] = value
+    return params
