@@ -1,0 +1,93 @@
+"""Inputs and outputs of activities, one module per stage: one type in, one type out, amounts in integer minor units."""
+
+from models.activity_io.base import ActivityName, ErrorType, Message
+from models.activity_io.cash_application import (
+    AdjustBalance,
+    AdjustmentKind,
+    Allocation,
+    ApplicationsDelivered,
+    ApplyPayment,
+    BalanceChanged,
+    CashApplied,
+    DeliverApplications,
+    MatchReceipts,
+    QueuePayment,
+    ReceiptsMatched,
+)
+from models.activity_io.collections import DisputeRecord, DunningStepRun, LateFeeRaised, RaiseLateFee
+from models.activity_io.credit import (
+    CreditAssessment,
+    CreditCheck,
+    CreditFigures,
+    CreditRecheck,
+    CreditRecord,
+    RiskScore,
+)
+from models.activity_io.emails import EmailKind, EmailSent, SendEmail
+from models.activity_io.fulfillment import RecordDelivery, RecordShipment
+from models.activity_io.invoicing import InvoiceIssued, IssueCharge, IssueInvoice
+from models.activity_io.orders import ChangeCustomerRequest, CloseOrder, OrderEvent, OrderRecorded, RecordOrder
+from models.activity_io.payments import (
+    ChargebackRecorded,
+    ChargeCard,
+    ChargeOutcome,
+    CloseChargeback,
+    CreditPaidInvoice,
+    PaidInvoiceCredited,
+    PlannedRefund,
+    RefundCard,
+    RefundDone,
+    StripeRefundRecorded,
+    StripeRefundSeen,
+)
+
+__all__ = [
+    "ActivityName",
+    "AdjustBalance",
+    "AdjustmentKind",
+    "Allocation",
+    "ApplicationsDelivered",
+    "ApplyPayment",
+    "BalanceChanged",
+    "CashApplied",
+    "ChangeCustomerRequest",
+    "ChargeCard",
+    "ChargeOutcome",
+    "ChargebackRecorded",
+    "CloseChargeback",
+    "CloseOrder",
+    "CreditAssessment",
+    "CreditCheck",
+    "CreditFigures",
+    "CreditPaidInvoice",
+    "CreditRecheck",
+    "CreditRecord",
+    "DeliverApplications",
+    "DisputeRecord",
+    "DunningStepRun",
+    "EmailKind",
+    "EmailSent",
+    "ErrorType",
+    "InvoiceIssued",
+    "IssueCharge",
+    "IssueInvoice",
+    "LateFeeRaised",
+    "MatchReceipts",
+    "Message",
+    "OrderEvent",
+    "OrderRecorded",
+    "PaidInvoiceCredited",
+    "PlannedRefund",
+    "QueuePayment",
+    "RaiseLateFee",
+    "ReceiptsMatched",
+    "RecordDelivery",
+    "RecordOrder",
+    "RecordShipment",
+    "RefundCard",
+    "RefundDone",
+    "RiskScore",
+    "SendEmail",
+    "StripeRefundRecorded",
+    "StripeRefundSeen",
+]
