@@ -239,7 +239,8 @@ class WriterThread:
                 work, context, future = batch[0]
                 try:
                     with transaction(engine) as session:
-                        outcomes.append((future, context.run(work, session), None))
+                        result = context.run(work, session)
+                    outcomes.append((future, result, None))  # committed: a failing commit is the unit's failure
                 except Exception as exc:  # the unit's own failure: its transaction was rolled back
                     outcomes.append((future, None, exc))
             else:
@@ -252,7 +253,8 @@ class WriterThread:
                                 ) as session,
                                 session.begin(),
                             ):
-                                outcomes.append((future, context.run(work, session), None))
+                                result = context.run(work, session)
+                            outcomes.append((future, result, None))
                         except Exception as exc:  # rolled back to its savepoint; the others go on
                             outcomes.append((future, None, exc))
         except BaseException as exc:  # the commit (or the connection) failed: nothing of the batch is written
