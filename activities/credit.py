@@ -2,7 +2,7 @@
 
 Exposure, per customer and currency, is open receivables (invoiced, unpaid) + approved orders not yet
 invoiced (their reservations) + this order. A check holds the customer's row lock while it reads the
-exposure and writes the reservation (PostgreSQL: ``SELECT … FOR UPDATE``; SQLite: every transaction
+exposure and writes the reservation (PostgreSQL: ``SELECT … FOR NO KEY UPDATE``; SQLite: every transaction
 starts with ``BEGIN IMMEDIATE``), so two orders of one customer checked at once are decided one after
 the other, the second seeing the first's reservation.
 """
@@ -196,13 +196,17 @@ def customer_exposure(
 def lock_customer(session: Session, engine: Engine, customer_id: str) -> Customer:
     """Serializes credit work per customer: a row lock on PostgreSQL; on SQLite the transaction's
     ``BEGIN IMMEDIATE`` already holds the database's write lock, and the row this transaction loaded
-    already is current (no second query)."""
+    already is current (no second query).
+
+    PostgreSQL: ``FOR NO KEY UPDATE``, not ``FOR UPDATE``. record_order inserts the order first, and its
+    foreign key takes a key-share lock on the customer's row, which ``FOR UPDATE`` waits for: two orders
+    of one customer each held the key share the other's ``FOR UPDATE`` waited for (a deadlock)."""
     if not is_postgres(engine):
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise NoResultFound(f"no customer {customer_id}")
         return customer
-    return session.exec(select(Customer).where(Customer.id == customer_id).with_for_update()).one()
+    return session.exec(select(Customer).where(Customer.id == customer_id).with_for_update(key_share=True)).one()
 
 
 # ------------------------------------------------------------------------------------ the engine

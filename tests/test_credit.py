@@ -280,6 +280,51 @@ def test_two_orders_racing_for_one_limit_do_not_both_pass(database: Database, sl
     assert reserved(database, "A") + reserved(database, "B") == 60_00
 
 
+def test_orders_racing_through_record_order_never_pass_the_limit_together(
+    database: Database, slow_assessment: None
+) -> None:
+    """New orders are checked by record_order in the transaction that writes them. Six orders of one
+    customer placed at once, each within the limit, any three of them over it: the approvals
+    never add up past the limit (each check waits for the one before it and sees its reservation)."""
+    from activities.orders import OrderActivities
+    from models.activity_io import OrderRecorded, RecordOrder
+    from models.contract import Customer as OrderCustomer
+    from models.policy import OrderPolicy
+    from tests.support import sample_order
+
+    limit = 100_00
+    add_customer(database, limit_minor=limit)
+    credit = CreditActivities(database.engine, CreditRules())
+    orders = OrderActivities(database.engine, Settings(database_url=database.url), OrderPolicy(), credit)
+    buyer = OrderCustomer(id="C1", name="Initech", email="ap@initech.example")
+    placed = [sample_order(order_id=f"RACE-{n}", customer=buyer) for n in range(6)]
+    barrier = threading.Barrier(len(placed))
+    results: dict[str, OrderRecorded] = {}
+    errors: list[BaseException] = []
+
+    def place(order_id: int) -> None:
+        request = RecordOrder(order=placed[order_id], placed_at=datetime.now(UTC), check_credit=True)
+        try:
+            barrier.wait(timeout=5)
+            results[request.order.order_id] = ActivityEnvironment().run(orders.record_order, request)
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=place, args=(n,)) for n in range(len(placed))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    total = next(iter(results.values())).order_total_minor
+    approved = sorted(i for i, r in results.items() if r.assessment and r.assessment.decision == "approve")
+    held = [i for i, r in results.items() if r.assessment and r.assessment.decision == "hold"]
+    assert total * 3 > limit >= total * 2, "the test needs exactly two orders to fit"
+    assert (len(approved), len(held)) == (2, 4), results
+    assert sum(reserved(database, order.order_id) for order in placed) == 2 * total <= limit
+    assert sorted(i for i in results if reserved(database, i)) == approved
+
+
 def test_record_order_runs_the_credit_check_in_its_own_transaction(database: Database) -> None:
     """New orders ask record_order for the check too (one local activity where there were two): the same
     decision, reserved and on record, and a retry answers the first attempt's decision."""
