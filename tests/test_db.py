@@ -1,5 +1,6 @@
 """Threads of one worker queue for SQLite's single writer on a lock of ours, in order, rather than in
-SQLite's busy handler (sleeps of up to 100 ms while the database stands idle); PostgreSQL needs none."""
+SQLite's busy handler (sleeps of up to 100 ms while the database stands idle); PostgreSQL needs none and
+locks rows. Tests named for SQLite run on it alone; the others assert what holds on each database."""
 
 import contextvars
 import threading
@@ -13,9 +14,11 @@ from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
 from activities import ledger
+from activities.credit import lock_customer
 from activities.orders import audit
 from models.tables import AuditEntry, LedgerEntry
 from o2c.db import _WRITER_THREADS, _writer, insert_new, make_engine, run_transaction, snapshot, transaction
+from tests.seed import add_customer
 from tests.support import Database
 
 
@@ -43,18 +46,56 @@ def writing_in_another_thread(engine: Engine, write: Callable[[Session], object]
         holder.join(10)
 
 
-def test_sqlite_writers_queue_on_one_lock_per_engine(database: Database) -> None:
-    lock = _writer(database.engine)
-    if database.kind != "sqlite":
-        assert not hasattr(lock, "acquire"), "PostgreSQL locks rows, not the database"
-        return
-    assert lock is _writer(database.engine)
-    with writing_in_another_thread(database.engine):
+def test_sqlite_writers_queue_on_one_lock_per_engine(sqlite_db: Database) -> None:
+    lock = _writer(sqlite_db.engine)
+    assert lock is _writer(sqlite_db.engine)
+    with writing_in_another_thread(sqlite_db.engine):
         assert not lock.acquire(blocking=False), "another thread waits here while one writes"  # type: ignore[attr-defined]
     assert lock.acquire(blocking=False)  # type: ignore[attr-defined]
     lock.release()  # type: ignore[attr-defined]
-    with transaction(database.engine) as session:  # and the same thread may write again
+    with transaction(sqlite_db.engine) as session:  # and the same thread may write again
         assert session.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def _finishes_within(seconds: float, work: Callable[[], object]) -> Callable[[], bool]:
+    """Starts ``work`` in a thread; the answer says whether it finished ``seconds`` after the start, and
+    asking it again waits for the end (up to 10 s more)."""
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+        done.set()
+
+    threading.Thread(target=run).start()
+    answers = iter((seconds, 10.0))
+
+    def finished() -> bool:
+        result = done.wait(next(answers))
+        assert not errors, errors
+        return result
+
+    return finished
+
+
+def test_a_writer_waits_for_another_on_sqlite_only(database: Database) -> None:
+    """SQLite has one writer, so a write waits while another thread's write transaction is open;
+    PostgreSQL locks rows, not the database: a write of another row commits at once."""
+    if database.kind == "postgresql":
+        assert not hasattr(_writer(database.engine), "acquire"), "no database-wide lock of ours"
+
+    def write_another_row() -> None:
+        with transaction(database.engine) as session:
+            audit(session, "meanwhile", None, "e", "test", "")
+
+    with writing_in_another_thread(database.engine, lambda session: audit(session, "held", None, "e", "test", "")):
+        finished = _finishes_within(0.5, write_another_row)
+        assert finished() is (database.kind == "postgresql")
+    assert finished()
+    assert _audited(database.engine) == {"held", "meanwhile"}
 
 
 def test_an_audit_entry_is_written_once_per_key(database: Database) -> None:
@@ -111,20 +152,44 @@ def test_a_snapshot_reads_without_waiting_for_the_writer(database: Database) -> 
     assert _audited(database.engine) == {"committed", "uncommitted"}
 
 
-def test_processes_queue_on_a_lock_file_beside_the_database(database: Database) -> None:
+def test_processes_queue_on_a_lock_file_beside_the_database(sqlite_db: Database) -> None:
     """Worker processes, the webhook receiver and the CLI each have their own engine: two engines on one
     file stand in for two processes (an flock on separate opens of the file excludes the other)."""
-    if database.kind != "sqlite":
-        return
-    other = make_engine(database.url)
+    other = make_engine(sqlite_db.url)
     try:
         lock = _writer(other)
-        with writing_in_another_thread(database.engine):
+        with writing_in_another_thread(sqlite_db.engine):
             assert not lock.acquire(blocking=False), "the other 'process' waits for the lock file"  # type: ignore[attr-defined]
         assert lock.acquire(blocking=False)  # type: ignore[attr-defined]
         lock.release()  # type: ignore[attr-defined]
         with transaction(other) as session:
             assert session.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        other.dispose()
+
+
+def test_credit_work_of_one_customer_waits_across_processes(database: Database) -> None:
+    """Two processes (two engines) checking one customer's credit take turns: the second waits for the
+    first to commit. PostgreSQL holds the customer's row, so another customer's check goes on meanwhile;
+    SQLite holds the whole database."""
+    add_customer(database)
+    add_customer(database, id="C2", email="ap@initrode.example")
+    other = make_engine(database.url)
+
+    def lock_in_other_process(customer_id: str) -> Callable[[], object]:
+        def work() -> None:
+            with transaction(other) as session:
+                lock_customer(session, other, customer_id)
+
+        return work
+
+    try:
+        with writing_in_another_thread(database.engine, lambda session: lock_customer(session, database.engine, "C1")):
+            same_customer = _finishes_within(0.5, lock_in_other_process("C1"))
+            assert not same_customer(), "the second check of C1 waits for the first"
+            another_customer = _finishes_within(2, lock_in_other_process("C2"))
+            assert another_customer() is (database.kind == "postgresql")
+        assert same_customer() and another_customer()
     finally:
         other.dispose()
 
@@ -181,18 +246,20 @@ def test_units_queued_together_commit_together_and_fail_alone(database: Database
 
 
 def test_a_unit_of_work_runs_in_its_callers_context(database: Database) -> None:
-    """Activities log with their activity's fields (context variables): the writer thread runs each unit
-    in a copy of its caller's context. A unit cannot wait for another (on SQLite it would wait forever
-    for the thread it runs on): it gets an error at once."""
+    """Activities log with their activity's fields (context variables): on SQLite the writer thread runs
+    each unit in a copy of its caller's context; elsewhere the unit runs in the caller's thread."""
     name: contextvars.ContextVar[str] = contextvars.ContextVar("name", default="nobody")
     name.set("the caller")
     assert run_transaction(database.engine, lambda session: name.get()) == "the caller"
-    if database.kind != "sqlite":
-        return
+
+
+def test_a_unit_of_work_cannot_wait_for_another_on_sqlite(sqlite_db: Database) -> None:
+    """A unit that waited for another would wait forever for the writer thread it runs on: it gets an
+    error at once, and the thread serves on."""
 
     def nested(session: Session) -> object:
-        return run_transaction(database.engine, lambda inner: None)
+        return run_transaction(sqlite_db.engine, lambda inner: None)
 
     with pytest.raises(RuntimeError, match="wait for itself"):
-        run_transaction(database.engine, nested)
-    assert run_transaction(database.engine, lambda session: "still serving") == "still serving"
+        run_transaction(sqlite_db.engine, nested)
+    assert run_transaction(sqlite_db.engine, lambda session: "still serving") == "still serving"
