@@ -332,9 +332,7 @@ class ReceiptActivities:
             if request.statement_key:
                 query = query.where(CashReceipt.statement_key == request.statement_key, CashReceipt.status == "new")
             else:
-                query = query.where(
-                    col(CashReceipt.status).in_(QUEUED_STATUSES), CashReceipt.unapplied_minor > 0
-                )
+                query = query.where(col(CashReceipt.status).in_(QUEUED_STATUSES), CashReceipt.unapplied_minor > 0)
             receipts = list(session.exec(query).all())
             matcher = build_matcher(session, self._settings.cash_auto_threshold, self._settings.invoice_series)
             applications: list[int] = []

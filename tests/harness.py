@@ -19,7 +19,7 @@ from o2c.config import Settings
 from o2c.temporal import DATA_CONVERTER
 from tests.support import Database, RecordingSendGrid
 from workers.worker import WORKFLOWS, build_worker, sandbox
-from workflows.order_to_cash import OrderToCash
+from workflows.order import OrderToCash
 
 
 @asynccontextmanager

@@ -1,8 +1,9 @@
 """Recorded histories of every main path replay against today's workflow code.
 
-A change to OrderToCash that would break orders in flight fails here; such a change goes behind
-``workflow.patched`` (README, "Changing the workflow"). Re-record with ``O2C_RECORD_HISTORIES=1``
-only when adding paths, never to make this test pass.
+The v1 baseline (2026-11-25) recorded every history here afresh, with no patch left in the workflows. From
+then on a change to a workflow that would break orders in flight fails here; such a change goes behind
+``workflow.patched`` (README, "Changing the workflow"). Record with ``O2C_RECORD_HISTORIES=1`` only to add
+a path, never to make this test pass.
 """
 
 import base64
@@ -17,37 +18,33 @@ from tests.harness import sandboxed_replayer
 
 HISTORIES = sorted((Path(__file__).with_name("histories")).glob("*.json"))
 EXPECTED = {
-    "paid_on_time",
-    "paid_after_reminders",
-    "credit_hold_approved",
-    "credit_rejected",
-    "credit_hold_expired",
-    "partial_shipments",
-    "dispute",
     "cancellation",
-    "written_off",
-    "credit_recheck_withdrawn",
-    "credit_recheck_hold_approved",
-    "customer_master_change",
     "cancellation_told",
-    "credit_note_and_charge",
-    "resend_document",
-    "promise_kept",
-    "promise_broken",
-    "late_fee_and_block",
-    "statement",
+    "card_paid",
     "card_soft_declines_retried",
-    "refund_paid_invoice",
-    "chargeback_lost",
-    "stripe_refund_external",
-    "paid_on_time_local",
-    "card_paid_local",
-    "paid_on_time_folded",
-    "card_paid_folded",
-    "paid_on_time_placed",
-    "card_paid_placed",
-    "credit_hold_approved_placed",
     "cash_application_sqlite",
+    "chargeback_lost",
+    "credit_hold_approved",
+    "credit_hold_expired",
+    "credit_note_and_charge",
+    "credit_recheck_hold_approved",
+    "credit_recheck_withdrawn",
+    "credit_rejected",
+    "customer_master_change",
+    "dispute",
+    "late_fee_and_block",
+    "paid_after_reminders",
+    "paid_before_invoice_cancelled",
+    "paid_before_invoice_rejected",
+    "paid_on_time",
+    "partial_shipments",
+    "promise_broken",
+    "promise_kept",
+    "refund_paid_invoice",
+    "resend_document",
+    "statement",
+    "stripe_refund_external",
+    "written_off",
 }
 
 

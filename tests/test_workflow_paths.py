@@ -93,7 +93,7 @@ async def test_credit_hold_then_approved(time_env: WorkflowEnvironment, sqlite_d
         view = await eventually(handle, lambda s: s.totals.due > 0, "invoiced")
         await o2c.payment_received(order.order_id, payment("P1", str(view.totals.due)))
         assert (await handle.result()).status == OrderStatus.PAID
-        await keep_history(handle, "credit_hold_approved_placed")
+        await keep_history(handle, "credit_hold_approved")
     assert any(s.startswith("Credit hold") for s in mail.subjects())
 
 

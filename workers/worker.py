@@ -25,7 +25,7 @@ from workflows.aftersale import ChargebackWorkflow, RefundPaidInvoice, StripeRef
 from workflows.bench import BareWorkflow, noop
 from workflows.cash_application import CashApplicationWorkflow
 from workflows.customer_master import CustomerMasterChange
-from workflows.order_to_cash import OrderToCash
+from workflows.order import OrderToCash
 from workflows.resend_document import ResendDocumentWorkflow
 from workflows.statement import SendStatementWorkflow
 

@@ -7,19 +7,24 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.common import RawValue
 
-from workflows.activity_options import call
+from workflows.calls import (
+    CLOSE_CHARGEBACK,
+    CREDIT_PAID_INVOICE,
+    OPEN_CHARGEBACK,
+    RECORD_STRIPE_REFUND,
+    REFUND_CARD,
+    SEND_EMAIL,
+)
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
     from models import search_attributes as sa
     from models.activity_io import (
-        ActivityName,
         ChargebackRecorded,
         CloseChargeback,
         CreditPaidInvoice,
         EmailKind,
-        EmailSent,
         PaidInvoiceCredited,
         RefundCard,
         RefundDone,
@@ -47,10 +52,8 @@ def _money(minor: int, currency: str) -> str:
 
 
 async def _email(kind: EmailKind, key: str, order_id: str, note: str, **extra: str) -> None:
-    await call(
-        ActivityName.SEND_EMAIL,
+    await SEND_EMAIL(
         SendEmail(key=key, order_id=order_id, kind=kind, note=note, **extra),
-        EmailSent,
         summary=f"email {kind.value}",
     )
 
@@ -66,8 +69,7 @@ class RefundPaidInvoice:
     @workflow.run
     async def run(self, request: RefundInvoice) -> RefundResult:
         request_id = request.request_id or workflow.info().workflow_id
-        credited: PaidInvoiceCredited = await call(
-            ActivityName.CREDIT_PAID_INVOICE,
+        credited: PaidInvoiceCredited = await CREDIT_PAID_INVOICE(
             CreditPaidInvoice(
                 order_id=request.order_id,
                 invoice_number=request.invoice_number,
@@ -77,7 +79,6 @@ class RefundPaidInvoice:
                 dedupe_key=f"refund:{request.invoice_number}:{request_id}",
                 issued_on=workflow.now().date(),
             ),
-            PaidInvoiceCredited,
             summary=f"credit note on {request.invoice_number}",
         )
         note_number, currency = credited.credit_note_number, credited.currency
@@ -91,10 +92,8 @@ class RefundPaidInvoice:
             document_number=note_number,
         )
         for planned in credited.card_refunds:
-            done: RefundDone = await call(
-                ActivityName.REFUND_CARD,
+            done: RefundDone = await REFUND_CARD(
                 RefundCard(key=planned.key, order_id=request.order_id),
-                RefundDone,
                 summary=f"refund {_money(planned.amount_minor, currency)} to {planned.payment_id}",
             )
             self._lines.append(
@@ -153,9 +152,7 @@ class ChargebackWorkflow:
     @workflow.run
     async def run(self, opened: ChargebackOpened) -> ChargebackResult:
         self._opened = opened
-        recorded: ChargebackRecorded = await call(
-            ActivityName.OPEN_CHARGEBACK, opened, ChargebackRecorded, summary=f"record {opened.dispute_id}"
-        )
+        recorded: ChargebackRecorded = await OPEN_CHARGEBACK(opened, summary=f"record {opened.dispute_id}")
         self._order_id = recorded.order_id
         money = _money(opened.amount_minor, opened.currency)
         attributes = [sa.ORDER_STATUS.value_set("chargeback_open")]
@@ -184,10 +181,8 @@ class ChargebackWorkflow:
                 )
         await self._closed_within(None)
         assert self._closed is not None
-        closed: ChargebackRecorded = await call(
-            ActivityName.CLOSE_CHARGEBACK,
+        closed: ChargebackRecorded = await CLOSE_CHARGEBACK(
             CloseChargeback(dispute_id=opened.dispute_id, status=self._closed.status, closed_at=self._closed.closed_at),
-            ChargebackRecorded,
             summary=f"{opened.dispute_id} {self._closed.status}",
         )
         self._status = ChargebackStatus(closed.status)
@@ -251,9 +246,7 @@ class StripeRefundWorkflow:
 
     @workflow.run
     async def run(self, seen: StripeRefundSeen) -> StripeRefundRecorded:
-        recorded: StripeRefundRecorded = await call(
-            ActivityName.RECORD_STRIPE_REFUND, seen, StripeRefundRecorded, summary=f"record {seen.refund_id}"
-        )
+        recorded: StripeRefundRecorded = await RECORD_STRIPE_REFUND(seen, summary=f"record {seen.refund_id}")
         money = _money(seen.amount_minor, seen.currency.upper())
         if recorded.changed and recorded.order_id:
             if recorded.source == "stripe":

@@ -7,12 +7,12 @@ in the Temporal UI under ``customer-{id}-change-{change id}``.
 
 from temporalio import workflow
 
-from workflows.activity_options import call
+from workflows.calls import CHANGE_CUSTOMER, SEND_EMAIL
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from models.activity_io import ActivityName, ChangeCustomerRequest, EmailKind, SendEmail
+    from models.activity_io import ChangeCustomerRequest, EmailKind, SendEmail
     from models.contract import ChangeCustomer, CustomerChanged
     from models.naming import CUSTOMER_CHANGE_WORKFLOW
 
@@ -22,17 +22,14 @@ class CustomerMasterChange:
     @workflow.run
     async def run(self, change: ChangeCustomer) -> CustomerChanged:
         change_id = change.change_id or workflow.info().workflow_id
-        result: CustomerChanged = await call(
-            ActivityName.CHANGE_CUSTOMER,
+        result: CustomerChanged = await CHANGE_CUSTOMER(
             ChangeCustomerRequest(change=change, change_id=change_id),
-            CustomerChanged,
             summary=f"change customer {change.customer_id}",
         )
         if not result.billing_changed:
             return result
         changes = "\n".join(f"{c.field}: {c.old if c.old is not None else '(none)'} -> {c.new}" for c in result.changes)
-        await call(
-            ActivityName.SEND_EMAIL,
+        await SEND_EMAIL(
             SendEmail(
                 key=f"customer:{change.customer_id}:{change_id}:billing",
                 order_id=None,
@@ -40,7 +37,6 @@ class CustomerMasterChange:
                 kind=EmailKind.CUSTOMER_BILLING_CHANGED,
                 note=f"Changed by {change.by}: {change.reason}\n\n{changes}",
             ),
-            None,
             summary="tell accounts receivable",
         )
         return result.model_copy(update={"accounts_receivable_notified": True})

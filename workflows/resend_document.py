@@ -6,12 +6,12 @@ includes the request id, so a resend that is retried or started twice sends one 
 
 from temporalio import workflow
 
-from workflows.activity_options import call
+from workflows.calls import SEND_EMAIL
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from models.activity_io import ActivityName, EmailKind, EmailSent, SendEmail
+    from models.activity_io import EmailKind, EmailSent, SendEmail
     from models.contract import ResendDocument
     from models.naming import RESEND_WORKFLOW
 
@@ -21,8 +21,7 @@ class ResendDocumentWorkflow:
     @workflow.run
     async def run(self, request: ResendDocument) -> EmailSent:
         request_id = request.request_id or workflow.info().workflow_id
-        sent: EmailSent = await call(
-            ActivityName.SEND_EMAIL,
+        sent: EmailSent = await SEND_EMAIL(
             SendEmail(
                 key=f"resend:{request.number}:{request_id}",
                 order_id=None,
@@ -31,7 +30,6 @@ class ResendDocumentWorkflow:
                 to=str(request.to) if request.to else None,
                 note=f"sent again by {request.by}",
             ),
-            EmailSent,
             summary=f"send {request.number} again",
         )
         return sent

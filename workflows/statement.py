@@ -2,12 +2,12 @@
 
 from temporalio import workflow
 
-from workflows.activity_options import call
+from workflows.calls import SEND_EMAIL
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from models.activity_io import ActivityName, EmailKind, EmailSent, SendEmail
+    from models.activity_io import EmailKind, EmailSent, SendEmail
     from models.contract import SendStatement
     from models.naming import STATEMENT_WORKFLOW
 
@@ -17,8 +17,7 @@ class SendStatementWorkflow:
     @workflow.run
     async def run(self, request: SendStatement) -> EmailSent:
         request_id = request.request_id or workflow.info().workflow_id
-        sent: EmailSent = await call(
-            ActivityName.SEND_EMAIL,
+        sent: EmailSent = await SEND_EMAIL(
             SendEmail(
                 key=f"statement:{request.customer_id}:{request_id}",
                 order_id=None,
@@ -27,7 +26,6 @@ class SendStatementWorkflow:
                 to=str(request.to) if request.to else None,
                 note=f"requested by {request.by}",
             ),
-            EmailSent,
             summary=f"statement for {request.customer_id}",
         )
         return sent

@@ -1,7 +1,7 @@
-"""The order's state and the rules that say what may happen next. Pure: no Temporal, no I/O, unit-tested alone.
+"""The order's state: what was ordered, shipped, invoiced, paid and decided. Pure: no Temporal, no I/O.
 
-The workflow owns one ``OrderBook``; activity results (invoices, allocations) are folded into it, and
-every refusal a finance decision can meet is decided here, so a signal and an update refuse alike.
+The workflow owns one ``OrderBook``; activity results (invoices, allocations) are folded into it. What may
+happen next is decided by ``rules`` (refusals) and ``schedule`` (timers); ``views`` answers the query.
 """
 
 from dataclasses import dataclass, field
@@ -11,25 +11,17 @@ from decimal import Decimal
 from models.activity_io import BalanceChanged, CreditAssessment, InvoiceIssued
 from models.contract import (
     FINAL_STATUSES,
-    AddCharge,
     CancelOrder,
     CreditDecisionView,
     CreditFiguresView,
-    DisputeView,
-    InvoiceView,
-    OpenDispute,
     OrderStatus,
     PlaceOrder,
     PromiseToPay,
-    ResolveDispute,
     ShipmentDispatched,
     Stage,
-    StatusView,
     TimelineEntry,
-    Totals,
-    WriteOff,
 )
-from models.money import MoneyError, from_minor, round_money, to_minor
+from models.money import from_minor, to_minor
 
 TIMELINE_LIMIT = 200
 PROMISE_HORIZON = timedelta(days=180)
@@ -251,159 +243,6 @@ class OrderBook:
         )
         del self.credit_decisions[:-50]
 
-    # ------------------------------------------------------------------------- refusals
-
-    def refuse_amount(self, amount: Decimal | None, what: str = "the amount") -> str | None:
-        """An amount that is no money in the order's currency (more decimals than it has, beyond what we
-        carry) is refused here, before any rule converts it: in the run loop it would fail every task."""
-        if amount is None:
-            return None
-        try:
-            self.minor(amount)
-        except MoneyError as exc:
-            return f"{what}: {exc}"
-        return None
-
-    def refuse_credit_decision(self, today: date) -> str | None:
-        if self.status is not OrderStatus.CREDIT_HOLD:
-            return f"the order is not on credit hold (it is {self.current_status(today).value})"
-        return None
-
-    def refuse_dispute(self, command: OpenDispute) -> str | None:
-        if refusal := self.refuse_amount(command.amount, "the disputed amount"):
-            return refusal
-        if self.is_closed:
-            return f"the order is already {self.status.value}"
-        if command.dispute_id in self.disputes:
-            return f"dispute {command.dispute_id} already exists"
-        if self.amount_due_minor == 0:
-            return "nothing is due on this order"
-        if self.minor(command.amount) > self.amount_due_minor - self.disputed_minor:
-            return "the disputed amount is larger than what is due and not yet disputed"
-        return None
-
-    def refuse_resolution(self, command: ResolveDispute) -> str | None:
-        if refusal := self.refuse_amount(command.amount):
-            return refusal
-        dispute = self.disputes.get(command.dispute_id)
-        if dispute is None or dispute.status != "open":
-            return f"there is no open dispute {command.dispute_id}"
-        if command.amount is not None and self.minor(command.amount) > dispute.amount_minor:
-            return "the amount is larger than the disputed amount"
-        return None
-
-    def refuse_promise(self, command: PromiseToPay, today: date) -> str | None:
-        if refusal := self.refuse_amount(command.amount, "the promised amount"):
-            return refusal
-        if self.is_closed or self.amount_due_minor == 0:
-            return "nothing is due on this order"
-        if command.promised_date < today:
-            return "the promised date is in the past"
-        if command.promised_date > today + PROMISE_HORIZON:
-            return "a promise more than 180 days ahead is not a promise to pay"
-        if self.minor(command.amount) > self.amount_due_minor:
-            return "the promised amount is larger than what is due"
-        return None
-
-    def refuse_cancel(self) -> str | None:
-        if self.is_closed:
-            return f"the order is already {self.status.value}"
-        if self.cancelled is not None:
-            return "the order is already being cancelled"
-        if self.anything_shipped or self.invoices:
-            return "goods have shipped; resolve with a credit note or a write-off instead"
-        return None
-
-    def refuse_charge(self, command: AddCharge) -> str | None:
-        if refusal := self.refuse_amount(command.amount, "the charge"):
-            return refusal
-        if self.is_closed or self.cancelled is not None:
-            return f"the order is already {self.status.value if self.is_closed else 'being cancelled'}"
-        if self.status in (OrderStatus.PENDING, OrderStatus.CREDIT_HOLD):
-            return "the order is not approved yet"
-        if command.charge_id in self.charge_ids:
-            return f"charge {command.charge_id} already exists"
-        if not self.invoices:
-            return "nothing is invoiced yet: a charge goes on an invoice of its own after the first one"
-        if self.settled:
-            return "the order is settled"
-        return None
-
-    def refuse_write_off(self, command: WriteOff, write_off_level: int) -> str | None:
-        """Finance writes off alone once dunning reached the policy's write-off level (the final notice by
-        default); before that, a finance manager other than the requester approves."""
-        if refusal := self.refuse_amount(command.amount):
-            return refusal
-        if self.amount_due_minor == 0:
-            return "nothing is due on this order"
-        if command.amount is not None and self.minor(command.amount) > self.amount_due_minor:
-            return "the amount is larger than what is due"
-        if self.dunning_level < write_off_level:
-            if command.approved_by is None:
-                return (
-                    f"dunning is at level {self.dunning_level}; a write-off before level {write_off_level} "
-                    "needs a finance manager's approval (approved_by)"
-                )
-            if command.approved_by.casefold() == command.by.casefold():
-                return "a write-off is approved by someone other than the person who asks for it"
-        return None
-
-    # --------------------------------------------------------------------------------- views
-
     def note(self, at: datetime, event: str, detail: str, refused: bool = False) -> None:
         self.timeline.append(TimelineEntry(at=at, event=event, detail=detail, refused=refused))
         del self.timeline[:-TIMELINE_LIMIT]
-
-    def totals(self) -> Totals:
-        def money(minor: int) -> Decimal:
-            return from_minor(minor, self.currency)
-
-        shipped_net = sum((line.unit_price * self.shipped.get(line.sku, 0) for line in self.order.lines), Decimal(0))
-        return Totals(
-            ordered=money(self.order_total_minor),
-            shipped=round_money(shipped_net, self.currency),
-            invoiced=money(self.invoiced_minor),
-            paid=money(self.paid_minor),
-            credited=money(self.credited_minor),
-            written_off=money(self.written_off_minor),
-            due=money(self.amount_due_minor),
-        )
-
-    def view(self, today: date, waiting_for: str) -> StatusView:
-        return StatusView(
-            order_id=self.order.order_id,
-            customer_id=self.order.customer.id,
-            currency=self.currency,
-            stage=self.stage,
-            status=self.current_status(today),
-            waiting_for=waiting_for,
-            totals=self.totals(),
-            due_date=self.due_date,
-            dunning_level=self.dunning_level,
-            credit_decision=self.credit_decision,
-            credit_decisions=list(self.credit_decisions),
-            holds=["credit"] if self.status is OrderStatus.CREDIT_HOLD else [],
-            disputes=[
-                DisputeView(
-                    dispute_id=d.dispute_id,
-                    amount=from_minor(d.amount_minor, self.currency),
-                    reason=d.reason,
-                    opened_by=d.opened_by,
-                    status=d.status,
-                )
-                for d in self.disputes.values()
-            ],
-            invoices=[
-                InvoiceView(
-                    number=i.number,
-                    total=from_minor(i.issued.total_minor, self.currency),
-                    open=from_minor(i.open_minor, self.currency),
-                    issued_on=i.issued.issued_on,
-                    due_date=i.issued.due_date,
-                    payment_reference=i.issued.payment_reference,
-                )
-                for i in self.invoices.values()
-            ],
-            shipped=dict(self.shipped),
-            timeline=list(self.timeline),
-        )
