@@ -18,8 +18,8 @@ from activities.orders import OrderActivities
 from activities.payments import PaymentActivities
 from activities.receipts import ReceiptActivities
 from models.policy import OrderPolicy
-from o2c.config import Settings
-from o2c.policies import load_credit_rules, load_policies
+from o2c.platform.config import Settings
+from o2c.platform.policies import load_credit_rules, load_policies
 
 
 def stripe_client(settings: Settings) -> stripe.StripeClient:

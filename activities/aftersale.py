@@ -42,8 +42,8 @@ from models.tables import (
     PaymentApplication,
     Refund,
 )
-from o2c.config import Settings
-from o2c.db import transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
 
 REFUND_KEY = "o2c_refund_key"
 STRIPE = "stripe"

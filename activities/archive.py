@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 from activities.documents import BillingDocument, DocumentLine, Party, render_pdf, render_ubl
 from models.money import from_minor
 from models.tables import ArchivedDocument, CreditNote, Customer, Invoice, InvoiceLine, Order, Shipment
-from o2c.config import Settings
-from o2c.db import insert_new, run_transaction
-from o2c.paylink import payment_link
+from o2c.platform.config import Settings
+from o2c.platform.db import insert_new, run_transaction
+from o2c.web.paylink import payment_link
 
 
 def terms_text(order: Order, invoice: Invoice) -> str:

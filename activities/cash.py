@@ -33,8 +33,8 @@ from models.tables import (
     Payment,
     PaymentApplication,
 )
-from o2c.config import Settings
-from o2c.db import run_transaction, transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import run_transaction, transaction
 
 
 def open_invoices(session: Session, order_id: str) -> list[Invoice]:

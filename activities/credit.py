@@ -37,7 +37,7 @@ from models.tables import (
     Payment,
     PaymentApplication,
 )
-from o2c.db import insert_new, is_postgres, transaction
+from o2c.platform.db import insert_new, is_postgres, transaction
 
 # ------------------------------------------------------------------------------------------- risk
 

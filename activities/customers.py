@@ -20,8 +20,8 @@ from models.activity_io import ChangeCustomerRequest, ErrorType
 from models.contract import ChangeCustomer, CustomerChanged, FieldChange
 from models.money import MoneyError, check_precision, from_minor, to_minor
 from models.tables import AuditEntry, Customer, CustomerChange
-from o2c.config import Settings
-from o2c.db import transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
 
 # Changes to these reach the accounts-receivable team by email: they are what invoices are made from.
 BILLING_FIELDS = frozenset(

@@ -35,9 +35,9 @@ from models.tables import (
     Invoice,
     Order,
 )
-from o2c.config import Settings
-from o2c.csvout import write_csv
-from o2c.db import insert_new, run_transaction, snapshot, transaction
+from o2c.platform.config import Settings
+from o2c.platform.csvout import write_csv
+from o2c.platform.db import insert_new, run_transaction, snapshot, transaction
 
 TO_CUSTOMER = {
     EmailKind.STATEMENT,

@@ -20,8 +20,8 @@ from models.contract import OrderStatus
 from models.invoicing import HUNDRED, due_date, early_payment_discount, late_fee_minor, line_amounts, rf_reference
 from models.money import from_minor, round_money, to_minor
 from models.tables import Invoice, InvoiceLine, Order, OrderLine, Shipment, ShipmentLine
-from o2c.config import Settings
-from o2c.db import insert_rows, run_transaction, transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import insert_rows, run_transaction, transaction
 
 
 def next_number(session: Session, series: str, year: int) -> int:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, select
 
 from models.tables import LedgerEntry
-from o2c.db import insert_new
+from o2c.platform.db import insert_new
 
 CASH = "1000-cash"
 RECEIVABLES = "1100-receivables"

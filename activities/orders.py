@@ -26,8 +26,8 @@ from models.invoicing import line_amounts
 from models.money import to_minor
 from models.policy import DunningPolicy, OrderPolicy
 from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
-from o2c.config import Settings
-from o2c.db import insert_new, insert_rows, run_transaction, transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import insert_new, insert_rows, run_transaction, transaction
 
 if TYPE_CHECKING:
     from activities.credit import CreditActivities

@@ -19,7 +19,7 @@ from activities.orders import load_order
 from models.activity_io import ChargeCard, ChargeOutcome
 from models.contract import PaymentChannel
 from models.tables import CardCharge, Customer
-from o2c.db import run_transaction
+from o2c.platform.db import run_transaction
 
 METADATA_KEY = "o2c_idempotency_key"
 CHANNEL_KEY = "o2c_channel"  # card or direct_debit: how the webhook reports the payment to the order

@@ -37,11 +37,11 @@ from models.tables import (
     Invoice,
     Order,
 )
-from o2c.cash.matching import BankLine, Flag, Matcher, OpenInvoice, Proposal, normalize_account
-from o2c.cash.matching import Customer as MatchCustomer
-from o2c.cash.statements import Statement
-from o2c.config import Settings
-from o2c.db import transaction
+from o2c.matching import BankLine, Flag, Matcher, OpenInvoice, Proposal, normalize_account
+from o2c.matching import Customer as MatchCustomer
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
+from o2c.statements import Statement
 
 MATCHER = "o2c matcher"
 OPEN_STATUSES = ("unapplied", "part_applied")

@@ -15,8 +15,8 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from models import search_attributes
-from o2c.db import make_engine, migrate
-from o2c.temporal import DATA_CONVERTER
+from o2c.platform.db import make_engine, migrate
+from o2c.platform.temporal import DATA_CONVERTER
 from tests.support import Database, binary, drop_postgres_schema, free_port, fresh_postgres_schema, postgres_available
 
 # Pay-page links are signed; the suite signs them with a secret of its own (the setting has no default).
@@ -89,7 +89,7 @@ def task_queue() -> str:
 def localstripe() -> Iterator[str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "o2c.fakestripe", "--port", str(port)],
+        [sys.executable, "-m", "o2c.devtools.fakestripe", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -15,8 +15,8 @@ from activities import build_activities
 from models.contract import PlaceOrder, StatusView
 from models.naming import workflow_id
 from models.policy import OrderPolicy
-from o2c.config import Settings
-from o2c.temporal import DATA_CONVERTER
+from o2c.platform.config import Settings
+from o2c.platform.temporal import DATA_CONVERTER
 from tests.support import Database, RecordingSendGrid
 from workers.worker import WORKFLOWS, build_worker, sandbox
 from workflows.order import OrderToCash

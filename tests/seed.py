@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from models.tables import Customer, Invoice, Order, OrderLine, Payment, PaymentApplication, Shipment, ShipmentLine
-from o2c.db import transaction
+from o2c.platform.db import transaction
 from tests.support import Database
 
 

@@ -16,7 +16,7 @@ from models.activity_io import ChargeCard, ChargeOutcome
 from models.contract import OrderStatus, PaymentChannel, PaymentMethod, PaymentReceived, ShipmentDispatched, ShippedLine
 from models.tables import CardCharge, Customer, Order
 from o2c.client import O2CClient
-from o2c.db import transaction
+from o2c.platform.db import transaction
 from tests.harness import eventually, keep_history, running_worker
 from tests.seed import add_customer, add_invoice, add_order
 from tests.support import Database, FakeStripe, sample_order

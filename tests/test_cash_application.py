@@ -18,7 +18,7 @@ from activities.receipts import apply_by_hand, deliver, store_statement
 from models.activity_io import CashApplied, MatchReceipts
 from models.contract import Customer, InvoiceView, OrderStatus
 from models.tables import AuditEntry, CashApplication, CashReceipt, CustomerBankAccount, LedgerEntry
-from o2c.cash.statements import parse_statement
+from o2c.statements import parse_statement
 from tests.books import check_books
 from tests.harness import eventually, keep_history, running_worker, start
 from tests.support import Database, sample_order

@@ -1,5 +1,5 @@
 """``o2c cash match --out``: the matches CSV is opened in spreadsheets, and what came from the bank must not
-run there as a formula (o2c.csvout)."""
+run there as a formula (o2c.platform.csvout)."""
 
 import csv
 import io
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from models.invoicing import rf_reference
-from o2c.cash.cli import MATCH_COLUMNS
 from o2c.cli import parser
-from o2c.csvout import cell, write_csv
+from o2c.cli.cash import MATCH_COLUMNS
+from o2c.platform.csvout import cell, write_csv
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
 

@@ -5,9 +5,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from o2c.client import O2CClient, OrderConflict
-from o2c.codec import new_key_spec
-from o2c.config import Settings
-from o2c.temporal import data_converter
+from o2c.platform.codec import new_key_spec
+from o2c.platform.config import Settings
+from o2c.platform.temporal import data_converter
 from tests.support import sample_order
 from tests.test_codec import raw_history
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from models.contract import PaymentChannel, PaymentReceived
-from o2c.temporal import _PYDANTIC, DATA_CONVERTER, SharedPydanticPayloadConverter
+from o2c.platform.temporal import _PYDANTIC, DATA_CONVERTER, SharedPydanticPayloadConverter
 
 PAYMENT = PaymentReceived(
     payment_id="P1",

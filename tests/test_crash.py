@@ -41,10 +41,10 @@ from models.money import to_minor
 from models.search_attributes import CLI_TYPES
 from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry, Order, Payment
 from o2c.client import O2CClient
-from o2c.codec import new_key_spec
-from o2c.config import Settings
-from o2c.sendgrid_sink import create_app as sink_app
-from o2c.temporal import connect
+from o2c.devtools.sendgrid_sink import create_app as sink_app
+from o2c.platform.codec import new_key_spec
+from o2c.platform.config import Settings
+from o2c.platform.temporal import connect
 from tests.books import check_books
 from tests.support import BackgroundServer, Database, binary, free_port, sample_order
 

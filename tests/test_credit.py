@@ -13,9 +13,9 @@ from activities.credit import CreditActivities, PaymentHistory, PaymentHistorySc
 from models.activity_io import CreditAssessment, CreditCheck, CreditRecheck, RiskScore
 from models.policy import CreditRules
 from models.tables import BalanceAdjustment, CreditDecision, Customer, Dispute, Order
-from o2c.config import Settings
-from o2c.db import transaction
-from o2c.policies import PolicyFileError, load_credit_rules
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
+from o2c.platform.policies import PolicyFileError, load_credit_rules
 from tests.seed import add_customer, add_invoice, add_order
 from tests.support import Database
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from models.search_attributes import CLI_TYPES
-from o2c.config import Settings
+from o2c.platform.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -20,10 +20,10 @@ import pytest
 
 from models.contract import OrderStatus
 from models.naming import workflow_id
-from o2c.config import Settings
-from o2c.devstack import DevStack
-from o2c.supervisor import RestartPolicy, Supervisor
-from o2c.temporal import connect
+from o2c.devtools.devstack import DevStack
+from o2c.devtools.supervisor import RestartPolicy, Supervisor
+from o2c.platform.config import Settings
+from o2c.platform.temporal import connect
 from tests.harness import eventually
 from tests.support import binary, free_port
 

@@ -21,9 +21,9 @@ from models.invoicing import late_fee_minor
 from models.policy import DEFAULT_DUNNING, CreditRules, DunningPolicy, LateFee, OrderPolicy
 from models.tables import CollectionTask, Customer, Invoice
 from o2c.client import O2CClient
-from o2c.config import Settings
-from o2c.customer_report import customer_report
-from o2c.policies import PolicyFileError, load_dunning_policies
+from o2c.platform.config import Settings
+from o2c.platform.policies import PolicyFileError, load_dunning_policies
+from o2c.reporting.customer_report import customer_report
 from tests.harness import eventually, keep_history, running_worker
 from tests.support import Database, RecordingSendGrid, sample_order
 

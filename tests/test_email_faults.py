@@ -20,9 +20,9 @@ from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, ShipmentDispatched, ShippedLine
 from models.policy import OrderPolicy
 from models.tables import AuditEntry, EmailOutbox
-from o2c.config import Settings
-from o2c.db import transaction
-from o2c.sendgrid_sink import create_app as sink_app
+from o2c.devtools.sendgrid_sink import create_app as sink_app
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
 from tests.faultproxy import (
     ERROR_500_AFTER,
     ERROR_500_BEFORE,

@@ -20,9 +20,9 @@ from models.activity_io import EmailKind, RecordOrder, SendEmail
 from models.contract import ChangeCustomer, Customer
 from models.policy import CreditRules, OrderPolicy
 from models.tables import EmailOutbox
-from o2c.config import Settings
-from o2c.db import transaction
-from o2c.sendgrid_sink import create_app as sink_app
+from o2c.devtools.sendgrid_sink import create_app as sink_app
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
 from tests.support import BackgroundServer, Database, free_port, sample_order
 
 

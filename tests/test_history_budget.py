@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.contract import OrderStatus, PaymentChannel, PaymentMethod, PaymentReceived, ShipmentDispatched, ShippedLine
 from models.tables import Invoice, Shipment
-from o2c.db import transaction
+from o2c.platform.db import transaction
 from tests.harness import eventually, keep_history, running_worker, sandboxed_replayer, start
 from tests.support import Database, FakeStripe, sample_order
 

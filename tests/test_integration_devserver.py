@@ -23,13 +23,13 @@ from models.search_attributes import CLI_TYPES
 from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry, WebhookEvent
 from o2c import cli
 from o2c.client import O2CClient
-from o2c.config import Settings
-from o2c.db import transaction
-from o2c.paylink import PayPage
-from o2c.sendgrid_sink import create_app as sink_app
-from o2c.temporal import DATA_CONVERTER
-from o2c.webhook import HANDLED_EVENTS
-from o2c.webhook import create_app as webhook_app
+from o2c.devtools.sendgrid_sink import create_app as sink_app
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
+from o2c.platform.temporal import DATA_CONVERTER
+from o2c.web.paylink import PayPage
+from o2c.web.webhook import HANDLED_EVENTS
+from o2c.web.webhook import create_app as webhook_app
 from tests.harness import eventually, running_worker
 from tests.seed import add_customer, add_shipped_order
 from tests.support import BackgroundServer, Database, binary, free_port, sample_order

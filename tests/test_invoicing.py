@@ -25,8 +25,8 @@ from models.contract import OrderStatus, PaymentChannel, PaymentReceived, Shipme
 from models.invoicing import is_valid_rf_reference
 from models.tables import ArchivedDocument, CreditNote, EmailOutbox, Invoice, InvoiceLine, LedgerEntry
 from o2c.client import DecisionRefused, InvalidInput, O2CClient
-from o2c.config import Settings
-from o2c.db import transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
 from tests.harness import eventually, keep_history, running_worker
 from tests.seed import add_customer, add_shipped_order
 from tests.support import Database, RecordingSendGrid, sample_order

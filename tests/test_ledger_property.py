@@ -50,10 +50,10 @@ from models.contract import OrderStatus, PaymentChannel, PaymentReceived, Paymen
 from models.money import from_minor, to_minor
 from models.policy import OrderPolicy
 from models.tables import BalanceAdjustment, CashReceipt, CreditNote, Invoice, LedgerEntry, Payment
-from o2c.cash.statements import parse_statement
 from o2c.client import O2CClient
-from o2c.config import Settings
-from o2c.db import make_engine, migrate, transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import make_engine, migrate, transaction
+from o2c.statements import parse_statement
 from tests.books import check_books, journal_diff, money_diff
 from tests.harness import eventually, running_worker
 from tests.support import Database, RecordingSendGrid, sample_order

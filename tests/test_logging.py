@@ -12,7 +12,7 @@ import structlog
 from temporalio.testing import WorkflowEnvironment
 
 from models.contract import ShipmentDispatched, ShippedLine
-from o2c.log import configure_logging, redact
+from o2c.platform.log import configure_logging, redact
 from tests.harness import eventually, running_worker, start
 from tests.support import Database, sample_order
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.invoicing import rf_reference
-from o2c.cash.generator import MIX, generate, score
-from o2c.cash.matching import BankLine, Customer, Flag, Matcher, OpenInvoice, normalize_name
+from o2c.devtools.cash_generator import MIX, generate, score
+from o2c.matching import BankLine, Customer, Flag, Matcher, OpenInvoice, normalize_name
 
 DAY = date(2026, 11, 20)
 ACME = Customer("C1", "Acme Trading GmbH", ("DE02120300000000202051",))

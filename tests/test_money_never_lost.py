@@ -23,7 +23,7 @@ from models.contract import OrderStatus
 from models.policy import CreditRules
 from models.tables import CashReceipt, LedgerEntry, Order, Payment
 from o2c.client import DecisionRefused, O2CClient
-from o2c.customer_report import customer_report
+from o2c.reporting.customer_report import customer_report
 from tests.harness import eventually, keep_history, running_worker, status
 from tests.support import Database, sample_order
 from tests.test_workflow_paths import payment, ship_all

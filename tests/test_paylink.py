@@ -25,10 +25,10 @@ from activities.email import EmailActivities
 from models.activity_io import DunningStepRun
 from models.tables import Invoice
 from o2c import cli
-from o2c.config import PaymentLinkSecretMissing, Settings
-from o2c.db import transaction
-from o2c.paylink import PayPage, payment_link
-from o2c.webhook import create_app
+from o2c.platform.config import PaymentLinkSecretMissing, Settings
+from o2c.platform.db import transaction
+from o2c.web.paylink import PayPage, payment_link
+from o2c.web.webhook import create_app
 from tests.seed import add_customer, add_invoice, add_order
 from tests.support import Database, RecordingSendGrid
 

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sendgrid.helpers.mail import CustomArg, Mail
 from sqlmodel import SQLModel
 
-from o2c import schemas
-from o2c.sendgrid_sink import problems
+from o2c.devtools import schemas
+from o2c.devtools.sendgrid_sink import problems
 from tests.support import Database
 
 ROOT = Path(__file__).resolve().parents[1]

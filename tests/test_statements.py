@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from activities.receipts import store_statement
 from models.tables import BankStatement, CashReceipt, LedgerEntry
-from o2c.cash.statements import CsvMapping, StatementError, StatementFormat, detect_format, parse_statement
+from o2c.statements import CsvMapping, StatementError, StatementFormat, detect_format, parse_statement
 from tests.support import Database
 
 FILES = Path(__file__).with_name("statements")

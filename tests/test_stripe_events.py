@@ -20,8 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from models.contract import ChargebackResult, ChargebackStatus
 from models.naming import chargeback_id, stripe_refund_id
 from models.tables import CardCharge, CashReceipt, Chargeback, Dispute, LedgerEntry, Payment, Refund, WebhookEvent
-from o2c.db import transaction
-from o2c.webhook import create_app
+from o2c.platform.db import transaction
+from o2c.web.webhook import create_app
 from tests.harness import keep_history, running_worker
 from tests.seed import add_customer, add_invoice, add_order
 from tests.support import Database
@@ -377,7 +377,7 @@ async def test_a_debit_still_settling_is_signalled_to_the_order(database: Databa
 def test_the_endpoint_is_registered_for_exactly_the_events_handled() -> None:
     """The dev stack registers HANDLED_EVENTS with Stripe: an event with a handler but not in it would never
     arrive, and one in it without a handler would be posted only to be dropped."""
-    from o2c.webhook import HANDLED_EVENTS, StripeEvents
+    from o2c.web.webhook import HANDLED_EVENTS, StripeEvents
 
     receiver = StripeEvents(client=None, signing_secret=SECRET, engine=None)  # type: ignore[arg-type]
     assert set(receiver._handlers) == HANDLED_EVENTS

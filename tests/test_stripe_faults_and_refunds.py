@@ -19,8 +19,8 @@ from models.activity_io import ChargeCard, RefundCard
 from models.naming import refund_id
 from models.tables import CardCharge, Customer, Invoice, LedgerEntry, Order, Payment, PaymentApplication, Refund
 from o2c.client import InvalidInput, O2CClient
-from o2c.config import Settings
-from o2c.db import transaction
+from o2c.platform.config import Settings
+from o2c.platform.db import transaction
 from tests.faultproxy import (
     ERROR_500_AFTER,
     ERROR_500_BEFORE,
@@ -243,7 +243,7 @@ async def test_refund_of_a_paid_invoice_goes_back_to_the_card_once(
 
 
 def test_localstripe_keeps_no_disk_copy(localstripe: str) -> None:
-    """o2c.fakestripe starts localstripe without its pickle of the whole store after every write (O(store)
+    """o2c.devtools.fakestripe starts localstripe without its pickle of the whole store after every write (O(store)
     per request, and one file for every localstripe on the machine)."""
     copy = Path("/tmp/localstripe.pickle")
     before = copy.stat().st_mtime_ns if copy.exists() else None

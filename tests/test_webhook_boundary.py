@@ -17,9 +17,9 @@ from sqlmodel import select
 
 from activities.payments import METADATA_KEY
 from models.tables import WebhookEvent
-from o2c.db import snapshot
-from o2c.stripe_shapes import Charge, Dispute, Event, PaymentIntent, Refund, StripeObject
-from o2c.webhook import WEBHOOK_MAX_BODY, create_app
+from o2c.platform.db import snapshot
+from o2c.web.stripe_shapes import Charge, Dispute, Event, PaymentIntent, Refund, StripeObject
+from o2c.web.webhook import WEBHOOK_MAX_BODY, create_app
 from tests.support import Database
 from tests.test_stripe_events import SECRET, event, signature_headers
 

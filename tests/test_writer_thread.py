@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from models.tables import Customer
-from o2c.db import run_transaction
+from o2c.platform.db import run_transaction
 from tests.support import Database
 
 

@@ -18,11 +18,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from models.naming import TASK_QUEUE
 from models.policy import OrderPolicy
-from o2c.config import Settings
-from o2c.db import make_engine, migrate
-from o2c.policies import load_order_policy
+from o2c.devtools.bench_workflow import BareWorkflow, noop
+from o2c.platform.config import Settings
+from o2c.platform.db import make_engine, migrate
+from o2c.platform.policies import load_order_policy
 from workflows.aftersale import ChargebackWorkflow, RefundPaidInvoice, StripeRefundWorkflow
-from workflows.bench import BareWorkflow, noop
 from workflows.cash_application import CashApplicationWorkflow
 from workflows.customer_master import CustomerMasterChange
 from workflows.order import OrderToCash

@@ -1,4 +1,4 @@
-"""Alembic environment: the engine comes from ``o2c.db.alembic_config``, the tables from models.tables."""
+"""Alembic environment: the engine comes from ``o2c.platform.db.alembic_config``, the tables from models.tables."""
 
 from alembic import context
 from sqlmodel import SQLModel

@@ -11,9 +11,9 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from o2c.cash.cli import add_cash_commands
-from o2c.config import PaymentLinkSecretMissing, get_settings
-from o2c.log import configure_logging
+from o2c.cli.cash import add_cash_commands
+from o2c.platform.config import PaymentLinkSecretMissing, get_settings
+from o2c.platform.log import configure_logging
 
 SCHEMAS = Path("schemas")
 
@@ -25,8 +25,8 @@ def _serve(app: Any, port: int) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from o2c.db import make_engine, migrate
-    from o2c.devstack import run_dev
+    from o2c.devtools.devstack import run_dev
+    from o2c.platform.db import make_engine, migrate
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url())
@@ -47,7 +47,7 @@ def _payment_links_signable(command: str) -> bool:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
     from workers.worker import run_worker, run_worker_processes
 
     if not _payment_links_signable("worker"):
@@ -64,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
-    from o2c.sendgrid_sink import create_app
+    from o2c.devtools.sendgrid_sink import create_app
 
     settings = get_settings()
     _serve(create_app(settings.state_dir.resolve() / "mail"), args.port or settings.sendgrid_sink_port)
@@ -72,8 +72,8 @@ def cmd_sink(args: argparse.Namespace) -> int:
 
 
 def cmd_webhook(args: argparse.Namespace) -> int:
-    from o2c.temporal import connect
-    from o2c.webhook import create_app
+    from o2c.platform.temporal import connect
+    from o2c.web.webhook import create_app
 
     settings = get_settings()
     if not _payment_links_signable("webhook"):
@@ -83,8 +83,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
         import uvicorn
 
         from activities import stripe_client
-        from o2c.db import make_engine, migrate
-        from o2c.paylink import PayPage
+        from o2c.platform.db import make_engine, migrate
+        from o2c.web.paylink import PayPage
 
         engine = make_engine(settings.resolved_database_url())
         migrate(engine)  # event ids and kept payloads live in webhook_events
@@ -100,7 +100,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_codec_server(args: argparse.Namespace) -> int:
-    from o2c.codec import EncryptionCodec, codec_server, parse_keys
+    from o2c.platform.codec import EncryptionCodec, codec_server, parse_keys
 
     settings = get_settings()
     keys, token = settings.payload_keys.get_secret_value(), settings.codec_token.get_secret_value()
@@ -113,10 +113,10 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from o2c.bench import run_bench
+    from o2c.devtools.bench import run_bench
 
     if args.what == "match":
-        from o2c.cash.benchmark import bench_match
+        from o2c.devtools.match_bench import bench_match
 
         return bench_match(args.lines, args.invoices, args.seed)
     return asyncio.run(
@@ -149,7 +149,7 @@ def cmd_mail(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(_: argparse.Namespace) -> int:
-    from o2c.demo import demo_main
+    from o2c.devtools.demo import demo_main
 
     asyncio.run(demo_main(get_settings()))
     return 0
@@ -159,8 +159,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from datetime import UTC, date, datetime
 
-    from o2c.db import make_engine, migrate
-    from o2c.reports import build_report, render, write_chart
+    from o2c.platform.db import make_engine, migrate
+    from o2c.reporting.reports import build_report, render, write_chart
 
     engine = make_engine(get_settings().resolved_database_url())
     migrate(engine)
@@ -176,14 +176,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    from o2c.db import make_engine, migrate
+    from o2c.platform.db import make_engine, migrate
 
     migrate(make_engine(get_settings().resolved_database_url()))
     return 0
 
 
 def cmd_schemas(args: argparse.Namespace) -> int:
-    from o2c import schemas
+    from o2c.devtools import schemas
 
     if args.write:
         print("\n".join(schemas.write(SCHEMAS)))
@@ -197,7 +197,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def cmd_order(args: argparse.Namespace) -> int:
     from o2c.client import O2CClient, describe
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     order = json.loads(Path(args.target).read_text()) if args.action == "start" else None
 
@@ -215,7 +215,7 @@ def cmd_order(args: argparse.Namespace) -> int:
 
 def cmd_finance(args: argparse.Namespace) -> int:
     from o2c.client import O2CClient
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     payload: dict[str, Any] = json.loads(args.json) if args.json else {}
     payload.setdefault("by", args.by)
@@ -268,9 +268,9 @@ def customer_change(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_customer(args: argparse.Namespace) -> int:
     if args.action == "show":
-        from o2c.customer_report import customer_report
-        from o2c.db import make_engine
-        from o2c.policies import load_credit_rules
+        from o2c.platform.db import make_engine
+        from o2c.platform.policies import load_credit_rules
+        from o2c.reporting.customer_report import customer_report
 
         settings = get_settings()
         report = customer_report(
@@ -285,7 +285,7 @@ def cmd_customer(args: argparse.Namespace) -> int:
         print("o2c: a customer change needs --by (who) and --reason (why): both go to the audit trail", file=sys.stderr)
         return 2
     from o2c.client import O2CClient
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     async def main() -> None:
         result = await O2CClient(await connect()).change_customer(customer_change(args))
@@ -303,7 +303,7 @@ def cmd_customer(args: argparse.Namespace) -> int:
 
 def cmd_resend(args: argparse.Namespace) -> int:
     from o2c.client import O2CClient
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     async def main() -> None:
         request = {"number": args.number, "by": args.by, "to": args.to, "request_id": args.request_id}
@@ -316,7 +316,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
 def cmd_refund(args: argparse.Namespace) -> int:
     from models.money import from_minor
     from o2c.client import O2CClient
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     async def main() -> None:
         request = {
@@ -341,7 +341,7 @@ def cmd_refund(args: argparse.Namespace) -> int:
 
 def cmd_statement(args: argparse.Namespace) -> int:
     from o2c.client import O2CClient
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     async def main() -> None:
         request = {"customer_id": args.customer_id, "by": args.by, "to": args.to, "request_id": args.request_id}
@@ -510,7 +510,3 @@ def _exit_code(exc: SystemExit) -> int:
         return exc.code or 0
     print(exc.code, file=sys.stderr)
     return 1
-
-
-if __name__ == "__main__":
-    main()

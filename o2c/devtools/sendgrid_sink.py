@@ -1,6 +1,6 @@
 """A local stand-in for SendGrid's ``POST /v3/mail/send``, for the dev stack and the tests.
 
-It checks every request against SendGrid's published v3 schema (``o2c/specs``) plus the rules SendGrid
+It checks every request against SendGrid's published v3 schema (``o2c/devtools/specs``) plus the rules SendGrid
 enforces beyond it (no unknown keys, at least one personalization, an API key), answers like SendGrid
 (202 with ``X-Message-Id``; 400 with ``errors[]``), and keeps each accepted email as a JSON file with its
 attachments decoded beside it. ``GET /_sink/messages`` lists them for tests and ``o2c mail``; ``GET

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from models.invoicing import rf_reference
-from o2c.cash.matching import BankLine, Customer, OpenInvoice
+from o2c.matching import BankLine, Customer, OpenInvoice
 
 STATEMENT_DAY = date(2026, 11, 20)
 ROUND_PRICES = (4900, 9900, 10000, 12000, 19900, 25000, 49900, 50000, 99900, 100000)

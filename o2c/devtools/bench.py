@@ -31,10 +31,10 @@ from temporalio.client import Client
 
 from models.naming import TASK_QUEUE, workflow_id
 from o2c.client import O2CClient
-from o2c.config import Settings
-from o2c.devstack import DevStack, StackError
-from o2c.temporal import connect
-from workflows.bench import BARE_WORKFLOW
+from o2c.devtools.bench_workflow import BARE_WORKFLOW
+from o2c.devtools.devstack import DevStack, StackError
+from o2c.platform.config import Settings
+from o2c.platform.temporal import connect
 
 BARE_ACTIVITIES = 8
 SAMPLE = 20  # histories read per kind for the event counts

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from models.money import MoneyError, check_currency, to_minor
-from o2c.cash.matching import BankLine
+from o2c.matching import BankLine
 
 
 class StatementError(ValueError):

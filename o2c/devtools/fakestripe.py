@@ -12,7 +12,7 @@ Two costs of localstripe grow with everything created before a request, which St
   benchmark's stack used (py-spy), CPU taken from the worker and the server on a two-core machine.
   The store now keeps, beside the store, its objects by kind in insertion order (what the scan returned).
 
-    python -m o2c.fakestripe --port 8420
+    python -m o2c.devtools.fakestripe --port 8420
 """
 
 import sys

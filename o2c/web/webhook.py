@@ -1,7 +1,7 @@
 """Stripe webhook receiver (verified events become signals and workflows) and the pay page.
 
 Unsigned, forged or stale events get 400, and so do signed ones in which a field the receiver reads is
-missing or malformed (``o2c.stripe_shapes``; the answer names the field): those are neither acted on nor
+missing or malformed (``o2c.web.stripe_shapes``; the answer names the field): those are neither acted on nor
 recorded. Bodies over ``WEBHOOK_MAX_BODY`` (1 MiB) get 413 without being read whole. Each event id is acted
 on once (``webhook_events``): the row is written only after Temporal accepted what the event asked for, and a
 2xx goes back only then, so Stripe retries whatever did not get through. Two deliveries racing each other
@@ -55,10 +55,10 @@ from models.naming import (
     workflow_id,
 )
 from models.tables import CardCharge, Payment, WebhookEvent
-from o2c.body_limit import BodyLimit, MiB
-from o2c.db import snapshot, transaction
-from o2c.paylink import PayPage
-from o2c.stripe_shapes import Charge, Dispute, Event, PaymentIntent, Refund, StripeObject, reason
+from o2c.platform.db import snapshot, transaction
+from o2c.web.body_limit import BodyLimit, MiB
+from o2c.web.paylink import PayPage
+from o2c.web.stripe_shapes import Charge, Dispute, Event, PaymentIntent, Refund, StripeObject, reason
 
 TOLERANCE_SECONDS = 300
 # Stripe's events are a few KiB (its largest objects, a charge or an invoice with its lists, stay in the
@@ -73,7 +73,7 @@ HANDLED_EVENTS = frozenset(
     | CHARGEBACK_EVENTS
     | REFUND_EVENTS
 )
-log = structlog.get_logger("o2c.webhook")
+log = structlog.get_logger("o2c.web.webhook")
 
 
 class Outcome(BaseModel):

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
-from o2c.body_limit import BodyLimit, MiB
+from o2c.web.body_limit import BodyLimit, MiB
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

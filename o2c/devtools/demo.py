@@ -9,7 +9,7 @@ from temporalio.client import Client
 
 from models.contract import StatusView
 from o2c.client import O2CClient, describe
-from o2c.config import Settings
+from o2c.platform.config import Settings
 
 
 def _order(order_id: str, customer: str, lines: list[tuple[str, int, str]], **extra: Any) -> dict[str, Any]:
@@ -53,9 +53,9 @@ async def _bank_statement(client: Client, settings: Settings, invoiced: StatusVi
     """The bank reports the ACME order's payment (by its RF reference) and a payment nobody can place: cash
     application pays the order and leaves the other in the exception queue (``o2c cash unapplied``)."""
     from activities.receipts import store_statement
-    from o2c.cash.cli import start_cash_application
-    from o2c.cash.statements import parse_statement
-    from o2c.db import make_engine
+    from o2c.cli.cash import start_cash_application
+    from o2c.platform.db import make_engine
+    from o2c.statements import parse_statement
 
     today = datetime.now(UTC).date().isoformat()
     reference = invoiced.invoices[0].payment_reference
@@ -145,6 +145,6 @@ async def run_demo(client: Client, settings: Settings) -> list[str]:
 
 
 async def demo_main(settings: Settings) -> None:
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     await run_demo(await connect(), settings)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pydantic import ValidationError
 
 from models.policy import DEFAULT_DUNNING, CreditRules, DunningPolicies, DunningPolicy, OrderPolicy
-from o2c.config import Settings
+from o2c.platform.config import Settings
 
 
 class PolicyFileError(ValueError):

@@ -4,8 +4,8 @@ import time
 
 import psutil
 
-from o2c.cash.generator import MIX, generate, score
-from o2c.cash.matching import Matcher, bulk
+from o2c.devtools.cash_generator import MIX, generate, score
+from o2c.matching import Matcher, bulk
 
 
 def bench_match(lines: int, invoices: int | None, seed: int) -> int:

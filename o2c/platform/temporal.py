@@ -7,8 +7,8 @@ from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter
 from temporalio.envconfig import ClientConfig
 
-from o2c.codec import EncryptionCodec, parse_keys
-from o2c.config import Settings, get_settings
+from o2c.platform.codec import EncryptionCodec, parse_keys
+from o2c.platform.config import Settings, get_settings
 
 # Built once: its JSON converter holds the cache of pydantic TypeAdapters.
 _PYDANTIC = PydanticPayloadConverter()
@@ -33,7 +33,7 @@ DATA_CONVERTER = DataConverter(payload_converter_class=SharedPydanticPayloadConv
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """Pydantic JSON, encrypted with AES-GCM when ``O2C_PAYLOAD_KEYS`` is set (``o2c.codec``)."""
+    """Pydantic JSON, encrypted with AES-GCM when ``O2C_PAYLOAD_KEYS`` is set (``o2c.platform.codec``)."""
     spec = settings.resolved_payload_keys()
     if not spec:
         return DATA_CONVERTER

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from models.money import format_money, from_minor
-from o2c.cash.statements import CsvMapping, StatementError, StatementFormat, parse_statement
-from o2c.config import get_settings
-from o2c.csvout import write_csv
+from o2c.platform.config import get_settings
+from o2c.platform.csvout import write_csv
+from o2c.statements import CsvMapping, StatementError, StatementFormat, parse_statement
 
 
 def _engine() -> Any:
-    from o2c.db import make_engine, migrate
+    from o2c.platform.db import make_engine, migrate
 
     engine = make_engine(get_settings().resolved_database_url())
     migrate(engine)
@@ -57,7 +57,7 @@ async def start_cash_application(client: Any, statement_key: str | None, by: str
 
 
 async def _run_cash_application(statement_key: str | None, by: str) -> Any:
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     handle = await start_cash_application(await connect(), statement_key, by)
     print(f"cash application running as workflow {handle.id} (Temporal UI)")
@@ -150,7 +150,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from activities.receipts import CashError, apply_by_hand, deliver
     from models.money import MoneyError, to_minor
     from models.tables import CashReceipt
-    from o2c.temporal import connect
+    from o2c.platform.temporal import connect
 
     engine = _engine()
     amount_minor = None
@@ -233,7 +233,7 @@ MATCH_COLUMNS = (
 def read_open_invoices(path: Path) -> tuple[list[Any], list[Any]]:
     """The invoices CSV of ``o2c cash match`` (columns in INVOICE_COLUMNS; README): invoices and customers."""
     from models.money import check_currency, to_minor
-    from o2c.cash.matching import Customer, OpenInvoice
+    from o2c.matching import Customer, OpenInvoice
 
     invoices: list[OpenInvoice] = []
     customers: dict[str, Customer] = {}
@@ -272,7 +272,7 @@ def read_open_invoices(path: Path) -> tuple[list[Any], list[Any]]:
 
 
 def match_rows(lines: list[Any], proposals: list[Any]) -> Iterator[dict[str, Any]]:
-    """One row per allocation; amounts as Decimal, so the CSV keeps them numbers (o2c.csvout)."""
+    """One row per allocation; amounts as Decimal, so the CSV keeps them numbers (o2c.platform.csvout)."""
     for line, proposal in zip(lines, proposals, strict=True):
         decision = (
             "debit" if line.amount_minor <= 0 else "auto" if proposal.auto else "review" if proposal.tier else "none"
@@ -309,7 +309,7 @@ def _write_matches(out: Any, lines: list[Any], proposals: list[Any]) -> None:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    from o2c.cash.matching import bulk
+    from o2c.matching import bulk
 
     with bulk():
         return _match_files(args)
@@ -318,7 +318,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 def _match_files(args: argparse.Namespace) -> int:
     import time
 
-    from o2c.cash.matching import Matcher
+    from o2c.matching import Matcher
 
     began = time.perf_counter()
     invoices, customers = read_open_invoices(Path(args.invoices))

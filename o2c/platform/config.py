@@ -1,7 +1,7 @@
 """Settings, only from the environment (and an optional ``.env``). Every one is documented in the README.
 
 Temporal's own connection settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
-TEMPORAL_TLS*, TEMPORAL_PROFILE) are read by the SDK's environment configuration in ``o2c.temporal``.
+TEMPORAL_TLS*, TEMPORAL_PROFILE) are read by the SDK's environment configuration in ``o2c.platform.temporal``.
 """
 
 from decimal import Decimal

@@ -42,8 +42,8 @@ from starlette.responses import HTMLResponse
 
 from models.money import format_money
 from models.tables import Invoice, Payment
-from o2c.config import Settings
-from o2c.db import run_transaction, snapshot
+from o2c.platform.config import Settings
+from o2c.platform.db import run_transaction, snapshot
 
 PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,100}")
 TOKEN = re.compile(r"[0-9a-f]{32}")
@@ -56,7 +56,7 @@ CLAIM_STALE_AFTER = timedelta(minutes=5)
 PAID = frozenset({"succeeded", "processing", "requires_capture"})
 PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 
-log = structlog.get_logger("o2c.paylink")
+log = structlog.get_logger("o2c.web.paylink")
 
 
 def link_token(secret: str, number: str, expires: int) -> str:

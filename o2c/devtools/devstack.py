@@ -3,7 +3,7 @@
 Starts, in order and each only once the previous one answers: the Temporal dev server with its UI (state
 in a SQLite file under the state folder, our search attributes registered), localstripe, the SendGrid
 sink, the Stripe webhook receiver (registered with localstripe) and the worker, every one listening on
-127.0.0.1 only. A child that dies is started again (``o2c.supervisor``: pauses from 1 s doubling to 30 s);
+127.0.0.1 only. A child that dies is started again (``o2c.devtools.supervisor``: pauses from 1 s doubling to 30 s);
 Ctrl-C (or SIGTERM) stops every child it started. Starting again reuses the state folder, so workflows in
 flight carry on.
 """
@@ -24,10 +24,10 @@ import structlog
 from pydantic import SecretStr
 
 from models.search_attributes import CLI_TYPES
-from o2c.codec import new_key_spec
-from o2c.config import Settings
-from o2c.supervisor import Child, RestartPolicy, Supervisor
-from o2c.temporal import connect
+from o2c.devtools.supervisor import Child, RestartPolicy, Supervisor
+from o2c.platform.codec import new_key_spec
+from o2c.platform.config import Settings
+from o2c.platform.temporal import connect
 
 log = structlog.get_logger("o2c.dev")
 READY_TIMEOUT = 90.0
@@ -35,8 +35,9 @@ READY_TIMEOUT = 90.0
 
 # localstripe's own start() binds every interface ("::"); the dev stack keeps it on loopback, like the rest.
 LOCALSTRIPE_ON_LOOPBACK = (
-    "import sys; from aiohttp import web; from localstripe.server import app; from o2c.fakestripe import install; "
-    "install(); web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
+    "import sys; from aiohttp import web; from localstripe.server import app; "
+    "from o2c.devtools.fakestripe import install; install(); "
+    "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
 )
 
 
@@ -221,7 +222,7 @@ class DevStack:
             log.warning("webhook endpoint not registered again", reason=str(exc))
 
     async def register_webhook(self) -> None:
-        from o2c.webhook import HANDLED_EVENTS
+        from o2c.web.webhook import HANDLED_EVENTS
 
         s = self.settings
         async with httpx.AsyncClient() as http:
@@ -273,7 +274,7 @@ async def _bring_up(stack: DevStack, with_demo: bool) -> None:
     ui = f"http://localhost:{s.temporal_ui_port}"
     print(f"\no2c is running. Temporal UI: {ui}/namespaces/default/workflows", flush=True)
     if with_demo:
-        from o2c.demo import run_demo
+        from o2c.devtools.demo import run_demo
 
         client = await connect(f"127.0.0.1:{s.temporal_port}", s)
         await run_demo(client, s)
