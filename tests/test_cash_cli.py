@@ -10,7 +10,7 @@ import pytest
 
 from models.invoicing import rf_reference
 from o2c.cli import parser
-from o2c.cli.cash import MATCH_COLUMNS
+from o2c.cli.cash_match import MATCH_COLUMNS
 from o2c.platform.csvout import cell, write_csv
 
 HYPERLINK = '=HYPERLINK("http://x","y")'

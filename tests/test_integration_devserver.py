@@ -21,7 +21,7 @@ from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
 from models.search_attributes import CLI_TYPES
 from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry, WebhookEvent
-from o2c import cli
+from o2c.cli import dev as cli
 from o2c.client import O2CClient
 from o2c.devtools.sendgrid_sink import create_app as sink_app
 from o2c.platform.config import Settings

@@ -24,7 +24,7 @@ from activities import stripe_client
 from activities.email import EmailActivities
 from models.activity_io import DunningStepRun
 from models.tables import Invoice
-from o2c import cli
+from o2c.cli import services as cli
 from o2c.platform.config import PaymentLinkSecretMissing, Settings
 from o2c.platform.db import transaction
 from o2c.web.paylink import PayPage, payment_link

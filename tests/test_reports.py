@@ -8,7 +8,7 @@ from pathlib import Path
 
 from models.money import from_minor
 from o2c.cli import parser
-from o2c.cli.cash import INVOICE_COLUMNS, MATCH_COLUMNS
+from o2c.cli.cash_match import INVOICE_COLUMNS, MATCH_COLUMNS
 from o2c.devtools.cash_generator import generate
 from o2c.reporting.reports import BUCKETS, bucket, build_report, kpis, render, write_chart
 from tests.seed import add_customer, add_invoice, add_order

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -18,7 +18,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from models.naming import TASK_QUEUE
 from models.policy import OrderPolicy
-from o2c.devtools.bench_workflow import BareWorkflow, noop
 from o2c.platform.config import Settings
 from o2c.platform.db import make_engine, migrate
 from o2c.platform.policies import load_order_policy
@@ -39,8 +38,6 @@ WORKFLOWS = [
     StripeRefundWorkflow,
     CashApplicationWorkflow,
 ]
-# The benchmark's reference workflow rides along so `o2c bench` compares on the very same worker.
-BENCH = [BareWorkflow]
 
 # Pure, deterministic modules shared with activities: imported once, not per workflow run.
 PASSTHROUGH = ("models", "pydantic", "pydantic_core", "babel", "email_validator")
@@ -64,17 +61,20 @@ def build_worker(
     executor: concurrent.futures.ThreadPoolExecutor,
     task_queue: str = TASK_QUEUE,
     settings: Settings | None = None,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
     """Slots and cache (README: Performance): activities are mostly short database writes and HTTP
     calls, so ``worker_activity_slots`` threads keep the database busy without queuing on the GIL; the
     cache holds ``worker_cache_size`` workflows, enough for the orders in flight, while idle orders are
-    evicted and replayed when their timer fires (that bounds memory with 10,000 orders open)."""
+    evicted and replayed when their timer fires (that bounds memory with 10,000 orders open). The extras are
+    the bench's reference workflow and activity (``o2c.devtools.bench_worker``), never production's."""
     settings = settings or Settings()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[*WORKFLOWS, *BENCH],
-        activities=[*activities, noop],
+        workflows=[*WORKFLOWS, *extra_workflows],
+        activities=[*activities, *extra_activities],
         activity_executor=executor,
         workflow_runner=workflow_runner(settings.workflow_sandbox),
         max_concurrent_activities=settings.worker_activity_slots,
@@ -84,14 +84,27 @@ def build_worker(
     )
 
 
-async def run_worker(client: Client, settings: Settings, policy: OrderPolicy | None = None) -> None:
+async def run_worker(
+    client: Client,
+    settings: Settings,
+    policy: OrderPolicy | None = None,
+    extra_workflows: Sequence[type] = (),
+    extra_activities: Sequence[Callable[..., Any]] = (),
+) -> None:
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     activities = build_activities(settings, engine, policy or load_order_policy(settings), client=client)
     if not settings.resolved_payload_keys():
         structlog.get_logger("o2c.worker").warning("payloads are NOT encrypted: set O2C_PAYLOAD_KEYS (README)")
     with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_slots) as executor:
-        worker = build_worker(client, activities, executor, settings=settings)
+        worker = build_worker(
+            client,
+            activities,
+            executor,
+            settings=settings,
+            extra_workflows=extra_workflows,
+            extra_activities=extra_activities,
+        )
         structlog.get_logger("o2c.worker").info(
             "worker started", task_queue=TASK_QUEUE, pid=os.getpid(), sandboxed=settings.workflow_sandbox
         )
@@ -103,10 +116,11 @@ async def run_worker(client: Client, settings: Settings, policy: OrderPolicy | N
             engine.dispose()
 
 
-def run_worker_processes(processes: int) -> int:
+def run_worker_processes(processes: int, command: str = "worker") -> int:
     """``o2c worker --processes N``: N worker processes on one machine (the Python SDK runs workflow code
-    on one core per process). Signals are passed on; when one child fails the others are stopped."""
-    argv = [sys.executable, "-m", "o2c.cli", "worker", "--processes", "1"]
+    on one core per process), each running ``o2c <command>``. Signals are passed on; when one child fails
+    the others are stopped."""
+    argv = [sys.executable, "-m", "o2c.cli", command, "--processes", "1"]
     children = [subprocess.Popen(argv) for _ in range(processes)]
 
     def forward(signum: int, _: object) -> None:

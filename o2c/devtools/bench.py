@@ -31,7 +31,7 @@ from temporalio.client import Client
 
 from models.naming import TASK_QUEUE, workflow_id
 from o2c.client import O2CClient
-from o2c.devtools.bench_workflow import BARE_WORKFLOW
+from o2c.devtools.bench_worker import BARE_WORKFLOW, COMMAND
 from o2c.devtools.devstack import DevStack, StackError
 from o2c.platform.config import Settings
 from o2c.platform.temporal import connect
@@ -309,7 +309,7 @@ async def run_bench(
         worker_processes=processes,
         workflow_sandbox=sandboxed,
     )
-    stack = DevStack(settings)
+    stack = DevStack(settings, worker_command=COMMAND)
     # Stopped by SIGTERM or SIGINT (a backgrounded shell job ignores SIGINT), the stack still comes down.
     main = asyncio.current_task()
     assert main is not None

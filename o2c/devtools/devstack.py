@@ -83,7 +83,10 @@ def _secret_file(path: Path, make: Callable[[], str]) -> str:
 
 
 class DevStack:
-    def __init__(self, settings: Settings, restart_policy: RestartPolicy | None = None) -> None:
+    def __init__(
+        self, settings: Settings, restart_policy: RestartPolicy | None = None, worker_command: str = "worker"
+    ) -> None:
+        self.worker_command = worker_command  # the bench runs its own worker (``o2c.devtools.bench_worker``)
         self.state = settings.state_dir.resolve()
         self.state.mkdir(parents=True, exist_ok=True)
         # Payloads are encrypted in the dev stack too; its key and the codec token are made on first start
@@ -198,7 +201,7 @@ class DevStack:
         webhook = self.spawn("webhook", [o2c, "webhook", "--port", str(s.webhook_port)])
         await wait_until("webhook receiver", lambda: _http_ok(f"http://127.0.0.1:{s.webhook_port}/health"), webhook)
         await self.register_webhook()
-        worker = self.spawn("worker", [o2c, "worker"])
+        worker = self.spawn("worker", [o2c, self.worker_command])
 
         async def worker_ready() -> bool:
             return "worker started" in (self.state / "worker.log").read_text(errors="replace")
