@@ -21,10 +21,11 @@ from models.policy import OrderPolicy
 from o2c.platform.config import Settings
 from o2c.platform.db import make_engine, migrate
 from o2c.platform.policies import load_order_policy
-from workflows.aftersale import ChargebackWorkflow, RefundPaidInvoice, StripeRefundWorkflow
 from workflows.cash_application import CashApplicationWorkflow
+from workflows.chargebacks import ChargebackWorkflow
 from workflows.customer_master import CustomerMasterChange
 from workflows.order import OrderToCash
+from workflows.refunds import RefundPaidInvoice, StripeRefundWorkflow
 from workflows.resend_document import ResendDocumentWorkflow
 from workflows.statement import SendStatementWorkflow
 
