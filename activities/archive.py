@@ -13,7 +13,7 @@ from models.money import from_minor
 from models.tables import ArchivedDocument, CreditNote, Customer, Invoice, InvoiceLine, Order, Shipment
 from o2c.platform.config import Settings
 from o2c.platform.db import insert_new, run_transaction
-from o2c.web.paylink import payment_link
+from o2c.platform.paylinks import payment_link
 
 
 def terms_text(order: Order, invoice: Invoice) -> str:

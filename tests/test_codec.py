@@ -17,9 +17,10 @@ from temporalio.testing import WorkflowEnvironment
 from models.contract import OrderStatus, PaymentChannel, PaymentReceived, ShipmentDispatched, ShippedLine
 from models.naming import workflow_id
 from o2c.client import O2CClient
-from o2c.platform.codec import EncryptionCodec, PayloadKeyError, codec_server, new_key_spec, parse_keys
+from o2c.platform.codec import EncryptionCodec, PayloadKeyError, new_key_spec, parse_keys
 from o2c.platform.config import Settings
 from o2c.platform.temporal import DATA_CONVERTER, data_converter
+from o2c.web.codec_server import codec_server
 from tests.harness import eventually, running_worker
 from tests.support import Database, sample_order
 

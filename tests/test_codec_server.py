@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload, Payloads
 
-from o2c.platform.codec import CODEC_MAX_BODY, ENCODING, KEY_ID, EncryptionCodec, codec_server, parse_keys
+from o2c.platform.codec import ENCODING, KEY_ID, EncryptionCodec, parse_keys
+from o2c.web.codec_server import CODEC_MAX_BODY, codec_server
 
 KEY = os.urandom(32)
 CODEC = EncryptionCodec(parse_keys(f"k1:{base64.b64encode(KEY).decode()}"))

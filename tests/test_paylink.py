@@ -27,7 +27,8 @@ from models.tables import Invoice
 from o2c.cli import services as cli
 from o2c.platform.config import PaymentLinkSecretMissing, Settings
 from o2c.platform.db import transaction
-from o2c.web.paylink import PayPage, payment_link
+from o2c.platform.paylinks import payment_link
+from o2c.web.paylink import PayPage
 from o2c.web.webhook import create_app
 from tests.seed import add_customer, add_invoice, add_order
 from tests.support import Database, RecordingSendGrid

@@ -66,7 +66,8 @@ def cmd_webhook(args: argparse.Namespace) -> int:
 
 
 def cmd_codec_server(args: argparse.Namespace) -> int:
-    from o2c.platform.codec import EncryptionCodec, codec_server, parse_keys
+    from o2c.platform.codec import EncryptionCodec, parse_keys
+    from o2c.web.codec_server import codec_server
 
     settings = get_settings()
     keys, token = settings.payload_keys.get_secret_value(), settings.codec_token.get_secret_value()

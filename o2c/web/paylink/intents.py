@@ -1,53 +1,24 @@
-"""Pay online: every bank-transfer invoice carries a link to a page where the customer pays it by card.
+"""One PaymentIntent per invoice and amount, whatever the clicks.
 
-The link is ``{O2C_PUBLIC_URL}/pay/{invoice number}?e={expiry}&t={token}``: the token an HMAC of the number
-and the expiry (unix seconds) under ``O2C_PAYMENT_LINK_SECRET``, so links can be neither guessed from
-invoice numbers nor extended. A link opens its page for ``O2C_PAYMENT_LINK_DAYS`` after the email or
-document that carries it was made; every reminder carries a fresh one.
-
-Opening the page creates (or reuses) one Stripe PaymentIntent for what is still open on the invoice. In the
-browser Stripe.js turns the card into a PaymentMethod (card data never reaches us); the page posts its id
-back and the server confirms the PaymentIntent with it. Stripe's ``payment_intent.succeeded`` webhook then
-brings the payment to the order like any other card payment. Stripe's own Payment Links need Prices,
-which localstripe lacks; this page works against both. Against localstripe (whose Stripe.js stand-in
-cannot create PaymentMethods) the page offers Stripe's test card ``pm_card_visa`` instead.
-
-One payment per invoice and amount, whatever the clicks: the invoice row keeps the PaymentIntent, and a
-submit claims it there (a compare-and-set on that row) before confirming, so a second submit meanwhile
-confirms nothing; an intent that was paid but is not on the books yet is never followed by another.
-Stripe is called outside any transaction: the row is read from a snapshot and written in short
-transactions that check nobody changed it in between.
-
-The HTML is built by hand with ``html.escape`` on every value that is not ours; a page that grows beyond
-this one should move to a template engine with autoescaping (Jinja2).
+The invoice row keeps the PaymentIntent, and a submit claims it there (a compare-and-set on that row) before
+confirming, so a second submit meanwhile confirms nothing; an intent that was paid but is not on the books yet
+is never followed by another. Stripe is called outside any transaction: the row is read from a snapshot and
+written in short transactions that check nobody changed it in between.
 """
 
-import hashlib
-import hmac
-import html
-import json
-import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs
 
 import stripe
 import structlog
 from sqlalchemy import Engine, update
 from sqlmodel import col
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
 
 from models.money import format_money
 from models.tables import Invoice, Payment
-from o2c.platform.config import Settings
 from o2c.platform.db import run_transaction, snapshot
 
-PAYMENT_METHOD = re.compile(r"pm_[A-Za-z0-9_]{1,100}")
-TOKEN = re.compile(r"[0-9a-f]{32}")
-EXPIRY = re.compile(r"[0-9]{1,12}")
 # A submit's claim on the invoice's PaymentIntent is written as "{intent id}@{unix seconds}". One older
 # than any Stripe call can take (its timeout, with the SDK's retries) was left by a process that died
 # between claiming and releasing, and may be taken over.
@@ -57,17 +28,6 @@ PAID = frozenset({"succeeded", "processing", "requires_capture"})
 PAYABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 
 log = structlog.get_logger("o2c.web.paylink")
-
-
-def link_token(secret: str, number: str, expires: int) -> str:
-    return hmac.new(secret.encode(), f"{number}|{expires}".encode(), hashlib.sha256).hexdigest()[:32]
-
-
-def payment_link(settings: Settings, number: str, made_at: datetime) -> str:
-    """The link for an email or document made at ``made_at``; it opens the page for O2C_PAYMENT_LINK_DAYS."""
-    expires = int((made_at + timedelta(days=settings.payment_link_days)).timestamp())
-    token = link_token(settings.resolved_payment_link_secret(), number, expires)
-    return f"{settings.public_url.rstrip('/')}/pay/{number}?e={expires}&t={token}"
 
 
 def amount_due_now(invoice: Invoice, today: datetime) -> int:
@@ -124,100 +84,14 @@ class Contended(Exception):
     """The invoice's PaymentIntent kept changing under this request."""
 
 
-class PayPage:
-    def __init__(self, engine: Engine, stripe_api: stripe.StripeClient, settings: Settings):
+class InvoiceIntents:
+    """The invoice's PaymentIntent at Stripe and its claim on the invoice's row; each answer is what the
+    customer is told."""
+
+    def __init__(self, engine: Engine, stripe_api: stripe.StripeClient, contact: str):
         self._engine = engine
         self._stripe = stripe_api
-        self._secret = settings.resolved_payment_link_secret()
-        self._publishable_key = settings.stripe_publishable_key
-        self._js_url = settings.resolved_stripe_js_url()
-        self._contact = settings.accounts_receivable_email
-
-    async def show(self, request: Request) -> HTMLResponse:
-        number = request.path_params["number"]
-        refused = self.refusal(number, request.query_params.get("e", ""), request.query_params.get("t", ""))
-        if refused is not None:
-            return _page(refused)
-        try:
-            intent = await run_in_threadpool(self.intent_for, number)
-        except (stripe.StripeError, Contended) as exc:
-            return _page(self._unavailable(number, exc))
-        if intent is None:
-            return _page(Answer("Nothing to pay", f"Invoice {number} has nothing left to pay. Thank you."))
-        if intent.paid:
-            return _page(self._received(intent))
-        amount = html.escape(intent.amount)
-        test_card = (
-            '<input type="hidden" name="test_payment_method" value="pm_card_visa">'
-            if self._publishable_key.startswith("pk_test_")
-            else ""
-        )
-        body = f"""
-<p>Invoice <strong>{html.escape(number)}</strong>: <strong>{amount}</strong></p>
-<form id="pay" method="post"><div id="card"></div>
-<input type="hidden" name="payment_method" id="payment_method">{test_card}
-<button type="submit">Pay {amount}</button></form>
-<p id="result" role="status"></p>
-<script src="{html.escape(self._js_url)}"></script>
-<script>
-const stripe = Stripe({json.dumps(self._publishable_key)});
-const card = stripe.elements().create("card");
-card.mount("#card");
-const form = document.getElementById("pay");
-form.addEventListener("submit", async (event) => {{
-  event.preventDefault();
-  form.querySelector("button").disabled = true;
-  const made = (await stripe.createPaymentMethod({{type: "card", card}})) || {{}};
-  if (made.error) {{
-    document.getElementById("result").textContent = made.error.message;
-    form.querySelector("button").disabled = false;
-    return;
-  }}
-  const fallback = form.elements["test_payment_method"];
-  form.elements["payment_method"].value = made.paymentMethod ? made.paymentMethod.id : (fallback ? fallback.value : "");
-  form.submit();
-}});
-</script>"""
-        return _html(f"Pay invoice {number}", body)
-
-    async def pay(self, request: Request) -> HTMLResponse:
-        number = request.path_params["number"]
-        refused = self.refusal(number, request.query_params.get("e", ""), request.query_params.get("t", ""))
-        if refused is not None:
-            return _page(refused)
-        fields = parse_qs((await request.body()).decode(errors="replace"))
-        method = (fields.get("payment_method") or [""])[0]
-        if not PAYMENT_METHOD.fullmatch(method):
-            return _page(Answer("Payment not made", "No card was given. Please go back and try again.", 400))
-        try:
-            return _page(await run_in_threadpool(self.confirm, number, method))
-        except (stripe.StripeError, Contended) as exc:
-            return _page(self._unavailable(number, exc))
-
-    def refusal(self, number: str, expires: str, token: str) -> Answer | None:
-        """Why the link does not open the page, if it does not. The signature is checked before the expiry:
-        a forged link learns nothing, not even that it would have expired."""
-        if not EXPIRY.fullmatch(expires) or not TOKEN.fullmatch(token):
-            return Answer(
-                "Link not valid",
-                "This payment link is incomplete or damaged. Please open it again from your latest invoice "
-                f"email or reminder, or contact us at {self._contact}.",
-                400,
-            )
-        if not hmac.compare_digest(token, link_token(self._secret, number, int(expires))):
-            return Answer(
-                "Link not valid",
-                "This payment link is not valid. Please use the link in your latest invoice email or reminder.",
-                404,
-            )
-        if int(expires) < time.time():
-            return Answer(
-                "Link expired",
-                "This payment link has expired. Please use the link in your latest reminder, "
-                f"or contact us at {self._contact}.",
-                410,
-            )
-        return None
+        self._contact = contact
 
     def confirm(self, number: str, payment_method: str) -> Answer:
         """Confirms the invoice's PaymentIntent with the card the customer's browser turned into a
@@ -227,7 +101,7 @@ form.addEventListener("submit", async (event) => {{
         if intent is None:
             return Answer("Payment", "Thank you: this invoice has nothing left to pay.")
         if intent.paid:
-            return self._received(intent)
+            return self.received(intent)
         now = time.time()
         if intent.claimed_by_another(now):
             return self._under_way(number)
@@ -243,7 +117,7 @@ form.addEventListener("submit", async (event) => {{
         # Asked again under the claim: a submit that held it before this one may have paid the intent.
         current = self._stripe.v1.payment_intents.retrieve(intent.intent_id)
         if current.status in PAID:
-            return self._received(intent)
+            return self.received(intent)
         if current.status not in PAYABLE or current.amount != intent.amount_minor:
             return Answer("Payment not made", "This page is out of date. Please reload it and try again.", 409)
         try:
@@ -258,7 +132,7 @@ form.addEventListener("submit", async (event) => {{
             reason = exc.user_message or "please reload the page and try again"
             return Answer("Payment not made", f"The payment could not be made: {reason}.", 400)
         if confirmed.status in PAID:
-            return self._received(intent)
+            return self.received(intent)
         return Answer("Payment not made", "Your bank asks you to confirm this payment; please try again.", 402)
 
     def _abandon(self, intent: Intent) -> None:
@@ -334,7 +208,7 @@ form.addEventListener("submit", async (event) => {{
         statement = update(Invoice).where(col(Invoice.number) == number, unchanged).values(stripe_payment_intent=new)
         return run_transaction(self._engine, lambda session: session.connection().execute(statement).rowcount == 1)
 
-    def _received(self, intent: Intent) -> Answer:
+    def received(self, intent: Intent) -> Answer:
         return Answer("Payment", f"Thank you: your payment of {intent.amount} was received.")
 
     def _under_way(self, number: str) -> Answer:
@@ -344,7 +218,7 @@ form.addEventListener("submit", async (event) => {{
             409,
         )
 
-    def _unavailable(self, number: str, exc: Exception) -> Answer:
+    def unavailable(self, number: str, exc: Exception) -> Answer:
         log.warning("pay page: payment service unavailable", invoice=number, error=type(exc).__name__)
         return Answer(
             "Payment not made",
@@ -356,15 +230,3 @@ form.addEventListener("submit", async (event) => {{
 
 def _intent_of(stored: str | None) -> str | None:
     return stored.partition(CLAIMED_AT)[0] if stored else None
-
-
-def _page(answer: Answer) -> HTMLResponse:
-    return _html(answer.title, f"<p>{html.escape(answer.text)}</p>", answer.status)
-
-
-def _html(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1>{body}</body></html>",
-        status_code=status,
-    )
