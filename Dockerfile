@@ -3,6 +3,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+# Without o2c/devtools (.dockerignore): production never loads the development tools.
 COPY o2c ./o2c
 COPY models ./models
 COPY workflows ./workflows

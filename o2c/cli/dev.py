@@ -33,7 +33,7 @@ def devtools(module: str, command: str) -> ModuleType:
 def cmd_dev(args: argparse.Namespace) -> int:
     from o2c.platform.db import make_engine, migrate
 
-    run_dev = devtools("devstack", "dev").run_dev
+    run_dev = devtools("devstack", "dev").run_dev  # before the database is touched
 
     settings = get_settings()
     engine = make_engine(settings.resolved_database_url())
