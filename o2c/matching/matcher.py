@@ -1,0 +1,242 @@
+"""The matching engine's tiers over its indexes of open invoices (the package's docstring tells the tiers)."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import date
+
+from o2c.matching.names import FUZZY_ACCEPT, FUZZY_MARGIN
+from o2c.matching.payers import Payers
+from o2c.matching.references import invoice_number_pattern, number_key, reference_key, structured_references
+from o2c.matching.settlement import allocate, expected, is_exact, settle, subsets
+from o2c.matching.types import BankLine, Candidate, Customer, OpenInvoice, Proposal
+
+DEFAULT_THRESHOLD = 0.9
+
+
+class Matcher:
+    """The invoices given are its working state: it lowers their ``open_minor`` as it applies lines (no copy
+    of a million invoices), so give each Matcher invoices of its own."""
+
+    def __init__(
+        self,
+        invoices: Iterable[OpenInvoice],
+        customers: Iterable[Customer],
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        series: Iterable[str] = ("INV",),
+    ) -> None:
+        self.threshold = threshold
+        self._invoices: dict[str, OpenInvoice] = {}
+        self._by_reference: dict[str, str] = {}
+        self._by_number: dict[tuple[int | None, int], list[str]] = defaultdict(list)
+        self._by_customer: dict[str, list[str]] = defaultdict(list)
+        self._by_amount: dict[tuple[str, int], list[str]] = defaultdict(list)
+        for invoice in invoices:
+            self._add(invoice)
+        for numbers in self._by_customer.values():
+            numbers.sort(key=lambda n: (self._invoices[n].due_date or date.min, n))
+        self._payers = Payers(customers)
+        self._numbers = invoice_number_pattern(series)
+
+    def _add(self, invoice: OpenInvoice) -> None:
+        self._invoices[invoice.number] = invoice
+        if invoice.payment_reference:
+            self._by_reference[reference_key(invoice.payment_reference)] = invoice.number
+        key = number_key(invoice.number)
+        if key is not None:
+            self._by_number[key].append(invoice.number)
+            self._by_number[(None, key[1])].append(invoice.number)
+        self._by_customer[invoice.customer_id].append(invoice.number)
+        self._by_amount[(invoice.currency, invoice.open_minor)].append(invoice.number)
+        if invoice.discount_minor:
+            self._by_amount[(invoice.currency, invoice.open_minor - invoice.discount_minor)].append(invoice.number)
+
+    def add_customer(self, customer: Customer) -> None:
+        self._payers.add(customer)
+
+    def open_minor(self, number: str) -> int:
+        return self._invoices[number].open_minor
+
+    # ------------------------------------------------------------------------------ per line
+
+    def match_all(self, lines: Iterable[BankLine]) -> Iterator[Proposal]:
+        for line in lines:
+            yield self.match(line)
+
+    def match(self, line: BankLine) -> Proposal:
+        """The best proposal for the line; an automatic one has already reduced the open amounts."""
+        if line.amount_minor <= 0:
+            return Proposal(line.id, 0, "debit", 0.0, False, reason="not a customer payment (a debit)")
+        best: Candidate | None = None
+        reasons: list[str] = []
+        for tier in (self._tier_reference, self._tier_invoice_numbers, self._tier_customer):
+            candidate, reason = tier(line)
+            if reason:
+                reasons.append(reason)
+            if candidate is not None and (best is None or candidate.confidence > best.confidence):
+                best = candidate
+            if best is not None and best.confidence >= self.threshold:
+                break
+            if tier == self._tier_reference and candidate is not None:
+                # The payer named an invoice by its check-digit reference; if that cannot be applied (already
+                # paid, an unclear part payment) a guess by amount would contradict the payer: a person decides.
+                break
+        if best is None:
+            return Proposal(line.id, 0, "none", 0.0, False, reason="; ".join(reasons) or "no candidate")
+        auto = best.confidence >= self.threshold
+        if auto:
+            for allocation in best.allocations:
+                self._invoices[allocation.invoice_number].open_minor -= (
+                    allocation.amount_minor + allocation.discount_minor
+                )
+        return Proposal(
+            line.id,
+            best.tier,
+            best.rule,
+            round(best.confidence, 3),
+            auto,
+            best.customer_id,
+            tuple(best.allocations),
+            best.unapplied_minor,
+            tuple(best.flags),
+            "; ".join(reasons) if not auto else "",
+        )
+
+    # ------------------------------------------------------------------------------ tiers
+
+    def _tier_reference(self, line: BankLine) -> tuple[Candidate | None, str]:
+        numbers = structured_references(self._by_reference, line.reference, line.remittance)
+        if not numbers:
+            return None, ""
+        return settle(line, self._named(numbers), tier=1, rule="structured reference", exact=0.99, inexact=0.95)
+
+    def _tier_invoice_numbers(self, line: BankLine) -> tuple[Candidate | None, str]:
+        text = f"{line.reference} {line.remittance}".upper()
+        named: list[list[str]] = []
+        for year, sequence in self._numbers.findall(text):
+            key = (int(year) if year else None, int(sequence))
+            found = [n for n in self._by_number.get(key, ()) if self._invoices[n].currency == line.currency]
+            if not found and year:
+                # "INV 2026123" read as 2026/123 may be sequence 2026123: try the digits whole
+                found = [n for n in self._by_number.get((None, int(year + sequence)), ())]
+            if found:
+                named.append(found)
+        if not named:
+            return None, ""
+        payer = self._payers.identify(line)[0]
+        if all(len(found) == 1 for found in named):
+            numbers = list(dict.fromkeys(found[0] for found in named))
+        else:
+            # "inv#123" with several years' 123: keep those of the paying customer, if it is known
+            numbers = []
+            for found in named:
+                mine = [n for n in found if self._invoices[n].customer_id in payer]
+                if len(mine) != 1:
+                    return None, f"invoice number {found[0]} is ambiguous without a known payer"
+                numbers.append(mine[0])
+            numbers = list(dict.fromkeys(numbers))
+        owners = {self._invoices[n].customer_id for n in numbers}
+        if len(owners) > 1:
+            return None, "the invoice numbers named belong to different customers"
+        owner = next(iter(owners))
+        candidate, reason = settle(
+            line, self._named(numbers), tier=2, rule="invoice number in text", exact=0.97, inexact=0.93
+        )
+        if candidate is None or not candidate.allocations:
+            return candidate, reason
+        # A typo in a number can name somebody else's invoice, even one of the same round amount: the number
+        # is believed as far as the payer agrees with the invoice's customer.
+        agreement = self._payers.agreement(line, owner, payer)
+        if agreement < 0:
+            candidate.confidence = 0.6
+            reason = f"{', '.join(numbers)} named, but the payer looks like another customer"
+        elif agreement == 0:
+            candidate.confidence = 0.91 if is_exact(candidate) else 0.6
+            if not is_exact(candidate):
+                reason = f"{', '.join(numbers)} named, the amount differs and the payer is unknown"
+        elif not is_exact(candidate) and self._fits_elsewhere(line, owner, numbers):
+            # The amount fits other open invoices of the same customer exactly: the number is likelier a
+            # typo than the payment a part or an overpayment.
+            candidate.confidence = 0.6
+            reason = f"{', '.join(numbers)} named, but the amount fits other open invoices of the customer exactly"
+        return candidate, reason
+
+    def _fits_elsewhere(self, line: BankLine, customer_id: str, named: list[str]) -> bool:
+        others = [n for n in self._open_numbers(customer_id, line.currency) if n not in named]
+        if any(line.amount_minor in expected(self._invoices[n], line.booked_on) for n in others):
+            return True
+        return bool(subsets(line, self._named(others)))
+
+    def _tier_customer(self, line: BankLine) -> tuple[Candidate | None, str]:
+        payer, how, certainty = self._payers.identify(line)
+        if not payer:
+            return self._tier_fuzzy_by_amount(line)
+        if len(payer) > 1:
+            return None, f"payer {how} matches {len(payer)} customers"
+        customer_id = next(iter(payer))
+        open_numbers = self._open_numbers(customer_id, line.currency)
+        exact = [n for n in open_numbers if line.amount_minor in expected(self._invoices[n], line.booked_on)]
+        if len(exact) == 1:
+            others = [n for n in open_numbers if n != exact[0]]
+            if subsets(line, self._named(others)):
+                return None, f"customer {customer_id}: one invoice or a set of others fits the amount (tie)"
+            candidate = allocate(
+                line, self._named(exact), tier=3, rule=f"customer by {how}, exact amount", confidence=0.0
+            )
+            candidate.confidence = 0.95 * certainty
+            return candidate, ""
+        if len(exact) > 1:
+            return None, f"customer {customer_id} has {len(exact)} open invoices of this amount (tie)"
+        sets = subsets(line, self._named(open_numbers))
+        if sets is None:
+            return None, f"customer {customer_id}: too many combinations of open invoices to decide"
+        if len(sets) == 1:
+            candidate = allocate(
+                line, self._named(sets[0]), tier=4, rule=f"customer by {how}, several invoices", confidence=0
+            )
+            candidate.confidence = 0.93 * certainty
+            return candidate, ""
+        if len(sets) > 1:
+            return None, f"customer {customer_id}: {len(sets)} sets of open invoices add up to the amount (tie)"
+        return None, f"customer {customer_id} identified by {how}, but no open invoice or set of them fits the amount"
+
+    def _tier_fuzzy_by_amount(self, line: BankLine) -> tuple[Candidate | None, str]:
+        if not line.payer_name:
+            return None, "no reference, no known account and no payer name"
+        numbers = [
+            n
+            for n in self._by_amount.get((line.currency, line.amount_minor), ())
+            if line.amount_minor in expected(self._invoices[n], line.booked_on)
+        ]
+        if not numbers:
+            return None, "no open invoice of this amount and the payer is unknown"
+        payer = self._payers.normalize(line.payer_name)
+        scores: dict[str, float] = {}
+        for number in numbers:
+            owner = self._invoices[number].customer_id
+            if owner not in scores:
+                scores[owner] = self._payers.score(payer, owner)
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        best_id, best = ranked[0]
+        runner_up = ranked[1][1] if len(ranked) > 1 else 0.0
+        if best < FUZZY_ACCEPT or best - runner_up < FUZZY_MARGIN:
+            return None, f"payer name {line.payer_name!r} does not single out one customer with this amount"
+        mine = [n for n in numbers if self._invoices[n].customer_id == best_id]
+        if len(mine) != 1:
+            return None, f"customer {best_id} has {len(mine)} open invoices of this amount (tie)"
+        candidate = allocate(line, self._named(mine), tier=5, rule="fuzzy payer name, exact amount", confidence=0)
+        candidate.confidence = 0.9 + (best - FUZZY_ACCEPT) / 200
+        return candidate, ""
+
+    # ------------------------------------------------------------------------------ helpers
+
+    def _open_numbers(self, customer_id: str, currency: str) -> list[str]:
+        """The customer's invoices with something open in that currency, oldest first."""
+        return [
+            n
+            for n in self._by_customer.get(customer_id, ())
+            if self._invoices[n].open_minor > 0 and self._invoices[n].currency == currency
+        ]
+
+    def _named(self, numbers: list[str]) -> list[OpenInvoice]:
+        return [self._invoices[n] for n in numbers]
