@@ -188,7 +188,8 @@ def test_no_module_over_400_lines() -> None:
 
 def test_the_worker_loads_no_development_tools() -> None:
     loaded = reachable("workers.worker")
-    assert "activities" in loaded and "workflows.order" in loaded, "the walk did not reach the worker's imports"
+    reached = any(under(name, "activities") for name in loaded) and "workflows.order" in loaded
+    assert reached, "the walk did not reach the worker's imports"
     tools = sorted(name for name in loaded if under(name, DEVTOOLS) or "bench" in name.rsplit(".", 1)[-1])
     assert not tools, f"workers/ reaches development tools: {tools}"
 
