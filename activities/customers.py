@@ -15,7 +15,7 @@ from temporalio import activity
 
 from activities.context import business_error, log
 from activities.credit import lock_customer
-from activities.orders import audit
+from activities.records import audit
 from models.activity_io import ChangeCustomerRequest, ErrorType
 from models.contract import ChangeCustomer, CustomerChanged, FieldChange
 from models.money import MoneyError, check_precision, from_minor, to_minor

@@ -1,36 +1,28 @@
-"""Order records, shipments and the audit trail: the database side of an order's life (credit: ``credit``)."""
+"""Orders: the order's record, its customer and policy, the audited facts about it, and its close.
+
+The credit check runs in ``record_order``'s own transaction (``activities.credit``); shipments are
+``activities.fulfillment``'s."""
 
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
-from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.context import business_error, log
-from models.activity_io import (
-    CloseOrder,
-    DisputeRecord,
-    ErrorType,
-    OrderEvent,
-    OrderRecorded,
-    RecordDelivery,
-    RecordOrder,
-    RecordShipment,
-)
+from activities.credit import CreditActivities
+from activities.records import audit, load_order
+from models.activity_io import CloseOrder, DisputeRecord, ErrorType, OrderEvent, OrderRecorded, RecordOrder
 from models.contract import OrderStatus, PaymentTerms, PlaceOrder
 from models.invoicing import line_amounts
 from models.money import to_minor
 from models.policy import DunningPolicy, OrderPolicy
-from models.tables import AuditEntry, Customer, Dispute, Order, OrderLine, Shipment, ShipmentLine
+from models.tables import Customer, Dispute, Order, OrderLine
 from o2c.platform.config import Settings
-from o2c.platform.db import insert_new, insert_rows, run_transaction, transaction
-
-if TYPE_CHECKING:
-    from activities.credit import CreditActivities
+from o2c.platform.db import insert_rows, run_transaction, transaction
 
 RELEASING_STATUSES = {OrderStatus.REJECTED, OrderStatus.CANCELLED}
 
@@ -49,58 +41,13 @@ def order_total_minor(order: PlaceOrder) -> int:
     return total
 
 
-def audit(session: Session, dedupe_key: str, order_id: str | None, event: str, actor: str, detail: str) -> None:
-    """One entry per dedupe key: a retried step's second entry is dropped by the database (one statement,
-    where reading first and adding through the unit of work cost a query and a flush)."""
-    row = {
-        "dedupe_key": dedupe_key,
-        "order_id": order_id,
-        "event": event,
-        "actor": actor,
-        "detail": detail[:4000],
-        "created_at": datetime.now(UTC),
-    }
-    insert_new(session, AuditEntry, [row], ["dedupe_key"])
-
-
-def load_order(session: Session, order_id: str) -> Order:
-    order = session.get(Order, order_id)
-    if order is None:
-        raise business_error(ErrorType.UNKNOWN_ORDER, f"order {order_id} is not in the database")
-    return order
-
-
-def write_shipment(session: Session, request: RecordShipment) -> None:
-    """A dispatched shipment and its lines, once per shipment id (a retry finds it written)."""
-    shipment = request.shipment
-    existing = session.exec(
-        select(Shipment.id).where(Shipment.order_id == request.order_id, Shipment.shipment_id == shipment.shipment_id)
-    ).first()
-    if existing is not None:
-        return
-    row = Shipment(
-        order_id=request.order_id,
-        shipment_id=shipment.shipment_id,
-        carrier=shipment.carrier,
-        tracking_number=shipment.tracking_number,
-        exception=request.exception,
-        dispatched_at=shipment.dispatched_at or datetime.now(UTC),
-    )
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    lines = [{"shipment_row_id": row.id, "sku": line.sku, "quantity": line.quantity} for line in shipment.lines]
-    insert_rows(session, ShipmentLine, lines)
-    log(request.order_id).info("shipment recorded", shipment_id=shipment.shipment_id, exception=request.exception)
-
-
 class OrderActivities:
     def __init__(
         self,
         engine: Engine,
         settings: Settings,
         policy: OrderPolicy,
-        credit: "CreditActivities",
+        credit: CreditActivities,
         segments: dict[str, DunningPolicy] | None = None,
     ) -> None:
         self._engine = engine
@@ -136,7 +83,7 @@ class OrderActivities:
             recorded = OrderRecorded(
                 order_total_minor=total,
                 policy=self._policy_for(session, order),
-                assessment=self._credit.assess_order(session, order.order_id) if request.check_credit else None,
+                assessment=self._credit.assess_order(session, order.order_id),
             )
             return recorded, False
         customer = self._upsert_customer(session, order)
@@ -180,7 +127,7 @@ class OrderActivities:
         )
         audit(session, f"placed:{order.order_id}", order.order_id, "order_placed", "storefront", "")
         policy = self._policy_for(session, order, customer)
-        assessment = self._credit.assess_order(session, order.order_id, row) if request.check_credit else None
+        assessment = self._credit.assess_order(session, order.order_id, row)
         return OrderRecorded(order_total_minor=total, policy=policy, assessment=assessment), True
 
     def _policy_for(self, session: Session, order: PlaceOrder, customer: Customer | None = None) -> OrderPolicy:
@@ -247,20 +194,6 @@ class OrderActivities:
             dispute.resolved_by = record.by
             dispute.resolved_at = now
         session.add(dispute)
-
-    @activity.defn(name="record_shipment")
-    def record_shipment(self, request: RecordShipment) -> None:
-        with transaction(self._engine) as session:
-            write_shipment(session, request)
-
-    @activity.defn(name="record_delivery")
-    def record_delivery(self, request: RecordDelivery) -> None:
-        with transaction(self._engine) as session:
-            session.execute(
-                update(Shipment)
-                .where(Shipment.order_id == request.order_id, Shipment.shipment_id == request.shipment_id)  # type: ignore[arg-type]
-                .values(delivered_at=request.delivered_at)
-            )
 
     @activity.defn(name="close_order")
     def close_order(self, request: CloseOrder) -> None:

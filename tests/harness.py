@@ -11,7 +11,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Replayer
 
-from activities import build_activities
+from activities.registry import build_activities
 from models.contract import PlaceOrder, StatusView
 from models.naming import workflow_id
 from models.policy import OrderPolicy

@@ -14,7 +14,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities import ledger
-from activities.receipts import apply_by_hand, deliver, store_statement
+from activities.cash_application import apply_by_hand, deliver, store_statement
 from models.activity_io import CashApplied, MatchReceipts
 from models.contract import Customer, InvoiceView, OrderStatus
 from models.tables import AuditEntry, CashApplication, CashReceipt, CustomerBankAccount, LedgerEntry

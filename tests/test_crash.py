@@ -35,7 +35,8 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
-from activities import ledger, stripe_client
+from activities import ledger
+from activities.payments import stripe_client
 from models.contract import OrderOutcome, OrderStatus, PaymentMethod, StatusView
 from models.money import to_minor
 from models.search_attributes import CLI_TYPES

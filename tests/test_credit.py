@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment
 
 from activities.credit import CreditActivities, PaymentHistory, PaymentHistoryScorer, load_scorer
-from models.activity_io import CreditAssessment, CreditCheck, CreditRecheck, RiskScore
+from models.activity_io import CreditAssessment, CreditRecheck, RiskScore
 from models.policy import CreditRules
 from models.tables import BalanceAdjustment, CreditDecision, Customer, Dispute, Order
 from o2c.platform.config import Settings
@@ -23,9 +23,10 @@ TODAY = datetime.now(UTC).date()
 
 
 def check(db: Database, order_id: str, rules: CreditRules | None = None, scorer: Any = None) -> CreditAssessment:
+    """The order's credit check, as record_order runs it in its transaction."""
     credit = CreditActivities(db.engine, rules or CreditRules(), scorer)
-    result: CreditAssessment = ActivityEnvironment().run(credit.check_credit, CreditCheck(order_id=order_id))
-    return result
+    with transaction(db.engine) as session:
+        return credit.assess_order(session, order_id)
 
 
 def reserved(db: Database, order_id: str) -> int:
@@ -303,7 +304,7 @@ def test_orders_racing_through_record_order_never_pass_the_limit_together(
     errors: list[BaseException] = []
 
     def place(order_id: int) -> None:
-        request = RecordOrder(order=placed[order_id], placed_at=datetime.now(UTC), check_credit=True)
+        request = RecordOrder(order=placed[order_id], placed_at=datetime.now(UTC))
         try:
             barrier.wait(timeout=5)
             results[request.order.order_id] = ActivityEnvironment().run(orders.record_order, request)
@@ -326,8 +327,8 @@ def test_orders_racing_through_record_order_never_pass_the_limit_together(
 
 
 def test_record_order_runs_the_credit_check_in_its_own_transaction(database: Database) -> None:
-    """New orders ask record_order for the check too (one local activity where there were two): the same
-    decision, reserved and on record, and a retry answers the first attempt's decision."""
+    """record_order checks credit in the transaction that writes the order: the decision reserved and on
+    record, and a retry answers the first attempt's decision."""
     from activities.orders import OrderActivities
     from models.activity_io import RecordOrder
     from models.policy import OrderPolicy
@@ -336,15 +337,13 @@ def test_record_order_runs_the_credit_check_in_its_own_transaction(database: Dat
     credit = CreditActivities(database.engine, CreditRules())
     orders = OrderActivities(database.engine, Settings(database_url=database.url), OrderPolicy(), credit)
     order = sample_order(order_id="O-NEW")  # a new customer, created with the default credit limit
-    request = RecordOrder(order=order, placed_at=datetime.now(UTC), check_credit=True)
+    request = RecordOrder(order=order, placed_at=datetime.now(UTC))
     env = ActivityEnvironment()
     first = env.run(orders.record_order, request)
     again = env.run(orders.record_order, request)
-    assert first.assessment is not None and first.assessment.decision == "approve"
+    assert first.assessment.decision == "approve"
     assert again.assessment == first.assessment
     assert reserved(database, "O-NEW") == first.order_total_minor
     with Session(database.engine) as session:
         decisions = session.exec(select(CreditDecision).where(CreditDecision.order_id == "O-NEW")).all()
     assert [d.dedupe_key for d in decisions] == ["credit-check:O-NEW"]
-    older = env.run(orders.record_order, RecordOrder(order=order, placed_at=datetime.now(UTC)))
-    assert older.assessment is None, "orders from before the change ask check_credit on its own"

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from activities import ledger
 from activities.credit import lock_customer
-from activities.orders import audit
+from activities.records import audit
 from models.tables import AuditEntry, LedgerEntry
 from o2c.platform.db import _WRITER_THREADS, _writer, insert_new, make_engine, run_transaction, snapshot, transaction
 from tests.seed import add_customer

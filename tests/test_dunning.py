@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.invoicing import InvoicingActivities
+from activities.collections import LateFeeActivities
 from models import search_attributes as sa
 from models.activity_io import RaiseLateFee
 from models.contract import OrderStatus, PaymentChannel, PaymentReceived, ShipmentDispatched, ShippedLine
@@ -249,7 +249,7 @@ async def test_a_late_fee_invoice_raised_once_and_block_credit(
         assert fee_row is not None and fee_row.kind == "late_fee" and fee_row.due_date == fee_row.issued_on
         assert customer is not None and customer.blocked
     again = ActivityEnvironment().run(
-        InvoicingActivities(database.engine, Settings(database_url=database.url)).raise_late_fee,
+        LateFeeActivities(database.engine, Settings(database_url=database.url)).raise_late_fee,
         RaiseLateFee(
             order_id=order.order_id,
             invoice_number=original.number,

@@ -13,8 +13,7 @@ from sqlmodel import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import sendgrid_client
-from activities.email import EmailActivities
+from activities.email import EmailActivities, sendgrid_client
 from activities.invoicing import InvoicingActivities
 from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, ShipmentDispatched, ShippedLine

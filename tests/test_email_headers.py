@@ -12,9 +12,8 @@ import pytest
 from sqlmodel import select
 from temporalio.testing import ActivityEnvironment
 
-from activities import sendgrid_client
 from activities.credit import CreditActivities
-from activities.email import EmailActivities
+from activities.email import EmailActivities, sendgrid_client
 from activities.orders import OrderActivities
 from models.activity_io import EmailKind, RecordOrder, SendEmail
 from models.contract import ChangeCustomer, Customer

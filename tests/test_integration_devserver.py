@@ -14,9 +14,9 @@ import stripe
 from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import sendgrid_client, stripe_client
-from activities.email import EmailActivities
+from activities.email import EmailActivities, sendgrid_client
 from activities.invoicing import InvoicingActivities
+from activities.payments import stripe_client
 from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
 from models.search_attributes import CLI_TYPES

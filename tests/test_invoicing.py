@@ -16,8 +16,7 @@ from sqlmodel import Session, col, select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import documents
-from activities.documents import CAC, CBC, BillingDocument, DocumentLine, Party, render_pdf, render_ubl
+from activities.documents import CAC, CBC, BillingDocument, DocumentLine, Party, pdf, render_pdf, render_ubl, ubl
 from activities.email import EmailActivities
 from activities.invoicing import InvoicingActivities
 from models.activity_io import EmailKind, IssueInvoice, SendEmail
@@ -103,8 +102,8 @@ def test_pdf_and_ubl_parse_back(currency: str, prices: list[tuple[str, int, str,
     ):
         assert fact.replace(",", "") in text.replace(",", ""), fact
     root = ET.fromstring(render_ubl(doc))
-    assert root.tag == f"{{{documents.UBL_INVOICE}}}Invoice"
-    assert root.findtext("cbc:CustomizationID", namespaces=NS) == documents.EN16931
+    assert root.tag == f"{{{ubl.UBL_INVOICE}}}Invoice"
+    assert root.findtext("cbc:CustomizationID", namespaces=NS) == ubl.EN16931
     assert root.findtext("cbc:InvoiceTypeCode", namespaces=NS) == "380"
     assert root.findtext("cac:PaymentMeans/cbc:PaymentID", namespaces=NS) == "RF18INV2026000042"
     totals = root.find("cac:LegalMonetaryTotal", NS)
@@ -120,13 +119,13 @@ def test_pdf_and_ubl_parse_back(currency: str, prices: list[tuple[str, int, str,
 
 
 def test_pdf_without_a_unicode_font_folds_what_latin1_cannot_show(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(documents, "UNICODE_FONTS", ())
+    monkeypatch.setattr(pdf, "UNICODE_FONTS", ())
     text = pdf_text(render_pdf(document("USD", [("1.00", 1, "0", 100, 0)], buyer_name="Łukasz Żółć 李")))
     assert "Lukasz Zólc ?" in text
 
 
 def test_pdf_with_a_unicode_font_keeps_every_letter() -> None:
-    if not any(font.exists() for font in documents.UNICODE_FONTS):
+    if not any(font.exists() for font in pdf.UNICODE_FONTS):
         pytest.skip("SKIPPED: no DejaVu font on this machine, so PDFs fold to Latin-1 (tested above)")
     assert "Łukasz Żółć" in pdf_text(render_pdf(document("USD", [("1.00", 1, "0", 100, 0)], "Łukasz Żółć")))
 
@@ -146,7 +145,7 @@ def test_numbers_stay_gapless_under_concurrent_invoicing(database: Database, mon
     for n in range(12):
         add_shipped_order(database, f"O{n}", [("WIDGET", 1, "10.00", "10")])
     invoicing = InvoicingActivities(database.engine, Settings(database_url=database.url))
-    from activities import invoicing as module
+    from activities.invoicing import invoices as module
 
     real_audit = module.audit
 
@@ -191,7 +190,7 @@ def test_a_document_not_archived_by_its_attempt_is_archived_by_the_retry(
     add_customer(database, limit_minor=None)
     add_shipped_order(database, "O1", [("WIDGET", 2, "10.00", "10")])
     invoicing = InvoicingActivities(database.engine, Settings(database_url=database.url))
-    from activities import archive as archive_module
+    from activities.documents import archive as archive_module
 
     real_rendered = archive_module.rendered
 
@@ -399,7 +398,7 @@ async def test_credit_note_charge_and_resend(
     notes_sent = attachments(mail, f"Credit note {note_number}")
     assert len(notes_sent) == 2  # when issued, and once resent to the auditor
     credit_xml = ET.fromstring(notes_sent[0][f"{note_number}.xml"])
-    assert credit_xml.tag == f"{{{documents.UBL_CREDIT_NOTE}}}CreditNote"
+    assert credit_xml.tag == f"{{{ubl.UBL_CREDIT_NOTE}}}CreditNote"
     assert credit_xml.findtext("cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID", namespaces=NS) == invoice
     assert "one widget scratched" in pdf_text(notes_sent[0][f"{note_number}.pdf"])
     copies = attachments(mail, f"Copy of invoice {invoice}")
@@ -439,5 +438,5 @@ def test_latin1_documents_use_the_built_in_font_and_keep_their_letters() -> None
     plain = render_pdf(document("EUR", [("1.00", 1, "0", 100, 0)], buyer_name="Jürgen Müller Façade"))
     assert b"/FontFile2" not in plain and b"DejaVu" not in plain
     assert "Jürgen Müller Façade" in pdf_text(plain)
-    if any(font.exists() for font in documents.UNICODE_FONTS):
+    if any(font.exists() for font in pdf.UNICODE_FONTS):
         assert b"/FontFile2" in render_pdf(document("EUR", [("1.00", 1, "0", 100, 0)], buyer_name="Łukasz"))

@@ -35,8 +35,9 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import build_activities, ledger
-from activities.receipts import apply_by_hand, store_statement
+from activities import ledger
+from activities.cash_application import apply_by_hand, store_statement
+from activities.registry import build_activities
 from models.activity_io import (
     AdjustBalance,
     AdjustmentKind,

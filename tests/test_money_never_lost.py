@@ -18,7 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from activities.receipts import open_receipts
+from activities.cash_application import open_receipts
 from models.contract import OrderStatus
 from models.policy import CreditRules
 from models.tables import CashReceipt, LedgerEntry, Order, Payment

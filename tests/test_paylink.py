@@ -20,8 +20,8 @@ import yaml
 from sqlmodel import select
 from temporalio.testing import ActivityEnvironment
 
-from activities import stripe_client
-from activities.email import EmailActivities
+from activities.collections import DunningActivities
+from activities.payments import stripe_client
 from models.activity_io import DunningStepRun
 from models.tables import Invoice
 from o2c.cli import services as cli
@@ -154,7 +154,7 @@ def test_every_reminder_carries_a_fresh_link(sqlite_db: Database, localstripe: s
         amount_due_minor=12_34,
         due_date=date.today() - timedelta(days=100),
     )
-    ActivityEnvironment().run(EmailActivities(sqlite_db.engine, settings, mail).run_dunning_step, reminder)
+    ActivityEnvironment().run(DunningActivities(sqlite_db.engine, settings, mail).run_dunning_step, reminder)
     body = mail.sent[0]["content"][0]["value"]
     link = body.split("Or pay online by card: ")[1].split()[0]
     expires = int(parse_qs(urlsplit(link).query)["e"][0])

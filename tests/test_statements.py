@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from activities.receipts import store_statement
+from activities.cash_application import store_statement
 from models.tables import BankStatement, CashReceipt, LedgerEntry
 from o2c.statements import CsvMapping, StatementError, StatementFormat, detect_format, parse_statement
 from tests.support import Database

@@ -12,9 +12,7 @@ import stripe
 from sqlmodel import select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities import stripe_client
-from activities.aftersale import AfterSaleActivities
-from activities.payments import METADATA_KEY, PaymentActivities
+from activities.payments import METADATA_KEY, PaymentActivities, RefundActivities, stripe_client
 from models.activity_io import ChargeCard, RefundCard
 from models.naming import refund_id
 from models.tables import CardCharge, Customer, Invoice, LedgerEntry, Order, Payment, PaymentApplication, Refund
@@ -175,7 +173,7 @@ def test_a_lost_refund_answer_is_looked_up_not_refunded_again(localstripe: str, 
         )
     script = [ERROR_500_AFTER, RESET_AFTER, ERROR_500_BEFORE]
     with FaultProxy(_port(localstripe), list(script), lambda m, p: "refunds" in p) as proxy:
-        activities = AfterSaleActivities(database.engine, Settings(), _stripe(proxy.url))
+        activities = RefundActivities(database.engine, Settings(), _stripe(proxy.url))
         done, failures = _attempts(
             lambda: ActivityEnvironment().run(activities.refund_card, RefundCard(key=key, order_id=order_id))
         )

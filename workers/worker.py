@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities import build_activities
+from activities.registry import build_activities
 from models.naming import TASK_QUEUE
 from models.policy import OrderPolicy
 from o2c.platform.config import Settings

@@ -1,6 +1,6 @@
 """Inputs and outputs of activities, one module per stage: one type in, one type out, amounts in integer minor units."""
 
-from models.activity_io.base import ActivityName, ErrorType, Message
+from models.activity_io.base import ErrorType, Message
 from models.activity_io.cash_application import (
     AdjustBalance,
     AdjustmentKind,
@@ -17,7 +17,6 @@ from models.activity_io.cash_application import (
 from models.activity_io.collections import DisputeRecord, DunningStepRun, LateFeeRaised, RaiseLateFee
 from models.activity_io.credit import (
     CreditAssessment,
-    CreditCheck,
     CreditFigures,
     CreditRecheck,
     CreditRecord,
@@ -42,7 +41,6 @@ from models.activity_io.payments import (
 )
 
 __all__ = [
-    "ActivityName",
     "AdjustBalance",
     "AdjustmentKind",
     "Allocation",
@@ -57,7 +55,6 @@ __all__ = [
     "CloseChargeback",
     "CloseOrder",
     "CreditAssessment",
-    "CreditCheck",
     "CreditFigures",
     "CreditPaidInvoice",
     "CreditRecheck",

@@ -5,10 +5,6 @@ from typing import Literal
 from models.activity_io.base import Message
 
 
-class CreditCheck(Message):
-    order_id: str
-
-
 class RiskScore(Message):
     """A customer's risk from 0 (nothing seen) to 100, with the facts it came from."""
 

@@ -12,8 +12,8 @@ class IssueInvoice(Message):
     shipment_ids: list[str]
     issued_on: date
     due_now: bool = False
-    # Shipments not written yet, written first in the invoice's own transaction (one local activity where
-    # there were two; orders from before the change always send none).
+    # Shipments the workflow held back, written first in the invoice's own transaction: one local activity
+    # where there would be two.
     record_shipments: list[RecordShipment] = []
 
 

@@ -12,15 +12,14 @@ from models.policy import OrderPolicy
 class RecordOrder(Message):
     order: PlaceOrder
     placed_at: datetime
-    # The credit check in the same transaction, its answer in ``OrderRecorded.assessment`` (one local
-    # activity where there were two; orders from before the change always send False).
-    check_credit: bool = False
 
 
 class OrderRecorded(Message):
+    """The order's total and policy, and its credit check, run in the transaction that wrote the order."""
+
     order_total_minor: int
     policy: OrderPolicy
-    assessment: CreditAssessment | None = None
+    assessment: CreditAssessment
 
 
 class OrderEvent(Message):

@@ -58,7 +58,7 @@ def _print_applied(result: Any) -> None:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from activities.receipts import store_statement
+    from activities.cash_application import store_statement
 
     statement = read_statement(args)
     row, new = store_statement(_engine(), statement, args.by)
@@ -132,7 +132,7 @@ def cmd_unapplied(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from activities.receipts import CashError, apply_by_hand, deliver
+    from activities.cash_application import CashError, apply_by_hand, deliver
     from models.money import MoneyError, to_minor
     from models.tables import CashReceipt
     from o2c.platform.temporal import connect

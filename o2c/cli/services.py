@@ -48,7 +48,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     async def main() -> None:
         import uvicorn
 
-        from activities import stripe_client
+        from activities.payments import stripe_client
         from o2c.platform.db import make_engine, migrate
         from o2c.web.paylink import PayPage
 

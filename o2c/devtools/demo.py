@@ -52,7 +52,7 @@ async def _until(o2c: O2CClient, order_id: str, check: Callable[[StatusView], bo
 async def _bank_statement(client: Client, settings: Settings, invoiced: StatusView) -> None:
     """The bank reports the ACME order's payment (by its RF reference) and a payment nobody can place: cash
     application pays the order and leaves the other in the exception queue (``o2c cash unapplied``)."""
-    from activities.receipts import store_statement
+    from activities.cash_application import store_statement
     from o2c.cli.cash import start_cash_application
     from o2c.platform.db import make_engine
     from o2c.statements import parse_statement

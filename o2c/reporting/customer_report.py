@@ -6,9 +6,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from activities.cash_application import open_receipts
 from activities.credit import customer_exposure, load_scorer, payment_history
 from activities.customers import current_values
-from activities.receipts import open_receipts
 from models.money import format_money
 from models.policy import CreditRules
 from models.tables import CollectionTask, CreditDecision, Customer, CustomerChange

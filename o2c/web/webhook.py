@@ -43,7 +43,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.receipts import record_unapplied_card_payment
+from activities.cash_application import record_unapplied_card_payment
 from models.contract import ChargebackOpened, PaymentChannel
 from models.money import from_minor
 from models.naming import (

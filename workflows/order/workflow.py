@@ -57,7 +57,7 @@ class OrderToCash(OrderProcess):
                 type=ErrorType.ORDER_CONFLICT.value,
                 non_retryable=True,
             )
-        recorded = await RECORD_ORDER(RecordOrder(order=order, placed_at=workflow.now(), check_credit=True))
+        recorded = await RECORD_ORDER(RecordOrder(order=order, placed_at=workflow.now()))
         self.policy = recorded.policy
         self.schedule.policy = recorded.policy
         self.book.order_total_minor = recorded.order_total_minor

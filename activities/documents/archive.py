@@ -8,7 +8,9 @@ from decimal import Decimal
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from activities.documents import BillingDocument, DocumentLine, Party, render_pdf, render_ubl
+from activities.documents.model import BillingDocument, DocumentLine, Party
+from activities.documents.pdf import render_pdf
+from activities.documents.ubl import render_ubl
 from models.money import from_minor
 from models.tables import ArchivedDocument, CreditNote, Customer, Invoice, InvoiceLine, Order, Shipment
 from o2c.platform.config import Settings

@@ -2,8 +2,7 @@
 
 Every write is keyed so a retried activity or a redelivered webhook changes nothing more: refunds by a
 key written before Stripe is called (a retry looks the refund up at Stripe first, since localstripe
-ignores idempotency keys), chargebacks by Stripe's dispute id, journals by their name.
-"""
+ignores idempotency keys), chargebacks by Stripe's dispute id, journals by their name."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -14,48 +13,33 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities import ledger
-from activities.cash import issue_credit_note
 from activities.context import business_error, log
-from activities.orders import audit
+from activities.invoicing.credit_notes import issue_credit_note
+from activities.records import audit
 from models.activity_io import (
     AdjustBalance,
     AdjustmentKind,
-    ChargebackRecorded,
-    CloseChargeback,
     CreditPaidInvoice,
     ErrorType,
     PaidInvoiceCredited,
     PlannedRefund,
     RefundCard,
     RefundDone,
-    StripeRefundRecorded,
-    StripeRefundSeen,
 )
-from models.contract import ChargebackOpened, PaymentChannel
+from models.contract import PaymentChannel
 from models.money import MoneyError, format_money, to_minor
-from models.tables import (
-    Chargeback,
-    CreditNote,
-    Dispute,
-    Invoice,
-    Payment,
-    PaymentApplication,
-    Refund,
-)
+from models.tables import CreditNote, Invoice, Payment, PaymentApplication, Refund
 from o2c.platform.config import Settings
 from o2c.platform.db import transaction
 
 REFUND_KEY = "o2c_refund_key"
-STRIPE = "stripe"
 
 
-class AfterSaleActivities:
+class RefundActivities:
     def __init__(self, engine: Engine, settings: Settings, stripe_client: stripe.StripeClient) -> None:
         self._engine = engine
         self._settings = settings
         self._stripe = stripe_client.v1
-
-    # ------------------------------------------------------------------ credit notes on paid invoices
 
     @activity.defn(name="credit_paid_invoice")
     def credit_paid_invoice(self, request: CreditPaidInvoice) -> PaidInvoiceCredited:
@@ -183,158 +167,6 @@ class AfterSaleActivities:
                 return data
         return None
 
-    # ------------------------------------------------------------------------------------ chargebacks
-
-    @activity.defn(name="open_chargeback")
-    def open_chargeback(self, request: ChargebackOpened) -> ChargebackRecorded:
-        """Records the chargeback on the payment's order and takes the money out of cash into
-        ``CHARGEBACKS`` (Stripe debits it when the dispute opens)."""
-        with transaction(self._engine) as session:
-            row = session.get(Chargeback, request.dispute_id)
-            if row is not None:
-                return _recorded(row)
-        payment_id = request.payment_intent_id or self._intent_of_charge(request.charge_id or "")
-        with transaction(self._engine) as session:
-            payment = session.get(Payment, payment_id) if payment_id else None
-            now = datetime.now(UTC)
-            row = Chargeback(
-                dispute_id=request.dispute_id,
-                order_id=payment.order_id if payment else None,
-                customer_id=payment.customer_id if payment else None,
-                payment_id=payment_id,
-                amount_minor=request.amount_minor,
-                currency=request.currency,
-                reason=request.reason[:200],
-                status="open",
-                evidence_due_by=request.evidence_due_by,
-                opened_at=now,
-            )
-            session.add(row)
-            if row.order_id is not None:
-                session.add(
-                    Dispute(
-                        order_id=row.order_id,
-                        dispute_id=request.dispute_id,
-                        amount_minor=request.amount_minor,
-                        reason=f"chargeback: {request.reason or 'no reason given'}",
-                        status="open",
-                        opened_by=STRIPE,
-                        opened_at=now,
-                    )
-                )
-            session.flush()
-            ledger.post(
-                session,
-                f"chargeback:{request.dispute_id}",
-                request.currency,
-                [
-                    ledger.Posting(ledger.CHARGEBACKS, debit_minor=request.amount_minor),
-                    ledger.Posting(ledger.CASH, credit_minor=request.amount_minor),
-                ],
-                order_id=row.order_id,
-            )
-            audit(
-                session,
-                f"chargeback:{request.dispute_id}:open",
-                row.order_id,
-                "chargeback_opened",
-                STRIPE,
-                f"{request.dispute_id} over {format_money(request.amount_minor, request.currency)} on payment "
-                f"{payment_id or 'unknown'}: {request.reason}",
-            )
-            recorded = _recorded(row)
-        log(recorded.order_id).info("chargeback opened", dispute=request.dispute_id, known=bool(recorded.order_id))
-        return recorded
-
-    def _intent_of_charge(self, charge_id: str) -> str | None:
-        if not charge_id:
-            return None
-        intent = self._stripe.charges.retrieve(charge_id).to_dict().get("payment_intent")
-        return intent if isinstance(intent, str) else None
-
-    @activity.defn(name="close_chargeback")
-    def close_chargeback(self, request: CloseChargeback) -> ChargebackRecorded:
-        """Won: the money comes back to cash. Lost: it is a loss."""
-        with transaction(self._engine) as session:
-            row = session.get(Chargeback, request.dispute_id)
-            if row is None:
-                raise business_error(ErrorType.INVALID_DECISION, f"no chargeback {request.dispute_id}")
-            if row.status == "open":
-                row.status = request.status
-                row.closed_at = request.closed_at
-                session.add(row)
-                account = ledger.CASH if request.status == "won" else ledger.CHARGEBACK_LOSSES
-                ledger.post(
-                    session,
-                    f"chargeback:{row.dispute_id}:{request.status}",
-                    row.currency,
-                    [
-                        ledger.Posting(account, debit_minor=row.amount_minor),
-                        ledger.Posting(ledger.CHARGEBACKS, credit_minor=row.amount_minor),
-                    ],
-                    order_id=row.order_id,
-                )
-                if row.order_id is not None:
-                    dispute = session.exec(
-                        select(Dispute).where(Dispute.order_id == row.order_id, Dispute.dispute_id == row.dispute_id)
-                    ).one()
-                    dispute.status, dispute.resolved_by, dispute.resolved_at = request.status, STRIPE, request.closed_at
-                    session.add(dispute)
-                audit(
-                    session,
-                    f"chargeback:{row.dispute_id}:{request.status}",
-                    row.order_id,
-                    f"chargeback_{request.status}",
-                    STRIPE,
-                    f"{row.dispute_id}: {format_money(row.amount_minor, row.currency)}",
-                )
-            return _recorded(row)
-
-    # ------------------------------------------------------------------------ refunds Stripe reports
-
-    @activity.defn(name="record_stripe_refund")
-    def record_stripe_refund(self, seen: StripeRefundSeen) -> StripeRefundRecorded:
-        """Ours: brings our row to what Stripe says (a refund can fail days later). Not ours (made in
-        Stripe's dashboard): recorded against the payment's order and taken out of the customer's credit."""
-        payment_id = seen.payment_intent_id or self._intent_of_charge(seen.charge_id or "")
-        with transaction(self._engine) as session:
-            row = session.exec(select(Refund).where(Refund.stripe_refund_id == seen.refund_id)).first()
-            if row is None and seen.o2c_key:
-                row = session.get(Refund, seen.o2c_key)
-            if row is not None:
-                before = row.status
-                settle_refund(session, row, seen.refund_id, seen.status)
-                return StripeRefundRecorded(
-                    order_id=row.order_id, source=row.source, status=row.status, changed=row.status != before
-                )
-            payment = session.get(Payment, payment_id) if payment_id else None
-            now = datetime.now(UTC)
-            row = Refund(
-                key=f"{STRIPE}:{seen.refund_id}",
-                order_id=payment.order_id if payment else None,
-                payment_id=payment_id,
-                amount_minor=seen.amount_minor,
-                currency=seen.currency,
-                status="sending",
-                source=STRIPE,
-                created_at=now,
-            )
-            session.add(row)
-            session.flush()
-            settle_refund(session, row, seen.refund_id, seen.status)
-            audit(
-                session,
-                f"refund:{row.key}",
-                row.order_id,
-                "refund_outside_o2c",
-                STRIPE,
-                f"{seen.refund_id} over {format_money(seen.amount_minor, seen.currency)} on payment "
-                f"{payment_id or 'unknown'} ({seen.status}); no credit note was issued for it",
-            )
-            return StripeRefundRecorded(
-                order_id=row.order_id, source=STRIPE if payment else "unknown", status=row.status, changed=True
-            )
-
 
 def settle_refund(session: Session, row: Refund, stripe_refund_id: str | None, stripe_status: str) -> None:
     """Moves a refund to Stripe's verdict and posts it: succeeded takes the money from the customer's
@@ -418,10 +250,4 @@ def _done(row: Refund, message: str = "") -> RefundDone:
         status={"succeeded": "succeeded", "sending": "pending"}.get(row.status, "failed"),
         stripe_refund_id=row.stripe_refund_id,
         message=message,
-    )
-
-
-def _recorded(row: Chargeback) -> ChargebackRecorded:
-    return ChargebackRecorded(
-        order_id=row.order_id, customer_id=row.customer_id, payment_id=row.payment_id, status=row.status
     )
