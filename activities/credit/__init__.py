@@ -9,7 +9,7 @@ the other, the second seeing the first's reservation.
 Modules: ``risk`` (the customer's payment history and its score), ``exposure`` (the figures and the
 per-customer lock), ``engine`` (the rules), ``decisions`` (the activities, each decision on record once)."""
 
-from activities.credit.decisions import CreditActivities, write_decision
+from activities.credit.decisions import CreditActivities
 from activities.credit.engine import CreditEngine
 from activities.credit.exposure import Exposure, customer_exposure, lock_customer
 from activities.credit.risk import PaymentHistory, PaymentHistoryScorer, RiskScorer, load_scorer, payment_history
@@ -25,5 +25,4 @@ __all__ = [
     "load_scorer",
     "lock_customer",
     "payment_history",
-    "write_decision",
 ]

@@ -4,7 +4,7 @@ Modules: ``outbox`` (the send itself, once per key), ``facts`` (what a template 
 ``sending`` (the ``send_email`` activity: who gets what, with which attachments), ``templates``."""
 
 from activities.email.facts import customer_facts, order_facts
-from activities.email.outbox import Outbox, attachment, sendgrid_client
+from activities.email.outbox import Outbox, sendgrid_client
 from activities.email.sending import EmailActivities
 from activities.email.templates import Rendered, header_text, render
 
@@ -12,7 +12,6 @@ __all__ = [
     "EmailActivities",
     "Outbox",
     "Rendered",
-    "attachment",
     "customer_facts",
     "header_text",
     "order_facts",

@@ -1,4 +1,4 @@
-"""Email through SendGrid, exactly once per business event, and the dunning steps that send reminders.
+"""The outbox: each email sent through SendGrid once per key.
 
 An outbox row, unique on the email's key, is written before sending and marked sent after; a retry that
 finds it sent does nothing. A retry that finds it still "sending" (a worker killed between SendGrid's 202

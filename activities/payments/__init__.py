@@ -6,7 +6,7 @@ Modules: ``client`` (the Stripe client), ``cards``, ``refunds``, ``chargebacks``
 from activities.payments.cards import CHANNEL_KEY, METADATA_KEY, PaymentActivities, decline_kind
 from activities.payments.chargebacks import ChargebackActivities
 from activities.payments.client import stripe_client
-from activities.payments.refunds import RefundActivities, settle_refund
+from activities.payments.refunds import RefundActivities
 from activities.payments.stripe_refunds import StripeRefundActivities
 
 __all__ = [
@@ -17,6 +17,5 @@ __all__ = [
     "RefundActivities",
     "StripeRefundActivities",
     "decline_kind",
-    "settle_refund",
     "stripe_client",
 ]

@@ -1,8 +1,8 @@
-"""After the sale: credit notes on paid invoices with refunds, chargebacks, and refunds Stripe reports.
+"""Refunds: a credit note on a paid invoice, its money planned back to the card payments that paid it
+(the rest held as the customer's credit), and each card refund made at Stripe once.
 
-Every write is keyed so a retried activity or a redelivered webhook changes nothing more: refunds by a
-key written before Stripe is called (a retry looks the refund up at Stripe first, since localstripe
-ignores idempotency keys), chargebacks by Stripe's dispute id, journals by their name."""
+A refund's key is written before Stripe is called; a retry looks the refund up at Stripe first, since
+localstripe ignores idempotency keys. Journals are written once, by their name."""
 
 from datetime import UTC, datetime
 from typing import Any
