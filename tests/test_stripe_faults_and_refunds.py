@@ -253,7 +253,7 @@ def test_localstripe_keeps_no_disk_copy(localstripe: str) -> None:
 
 LISTS_WITHOUT_SCAN = """
 from localstripe import resources
-from o2c import fakestripe
+from o2c.devtools import fakestripe
 
 fakestripe.install()
 

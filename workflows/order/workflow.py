@@ -62,7 +62,6 @@ class OrderToCash(OrderProcess):
         self.schedule.policy = recorded.policy
         self.book.order_total_minor = recorded.order_total_minor
         self.note("placed", f"{len(order.lines)} line(s), {self.money(recorded.order_total_minor)}")
-        assert recorded.assessment is not None
         if await credit.pass_credit_check(self, recorded.assessment):
             await self._fulfil_and_collect()
         return await self._close()
