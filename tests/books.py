@@ -70,7 +70,7 @@ class Record:
     @property
     def queued_excess(self) -> set[str]:
         """Payments whose excess is queued as a receipt of its own (its reference)."""
-        return {r.reference for r in self.receipts if _is_excess(r)}
+        return {r.reference for r in self.receipts if r.source == "excess"}
 
 
 def check_books(engine: Any, paid_in: Mapping[str, int] | None = None) -> dict[str, dict[str, int]]:
@@ -218,6 +218,6 @@ def _money_diff(record: Record, paid_in: Mapping[str, int] | None) -> dict[str, 
 
 
 def _is_excess(receipt: CashReceipt) -> bool:
-    """A receipt that queues what a recorded payment (its reference) could not apply: its money came in
-    with the payment, whose journal booked it."""
-    return receipt.source == "excess"
+    """A receipt that queues a customer's credit booked by another journal: what a recorded payment (its
+    reference) could not apply, or a credit note or refund on a paid invoice that went to no card."""
+    return receipt.source in ("excess", "credit")

@@ -12,6 +12,7 @@ import stripe
 from sqlmodel import select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.cash_application.queue import open_receipts
 from activities.payments import METADATA_KEY, PaymentActivities, RefundActivities, stripe_client
 from models.activity_io import ChargeCard, RefundCard
 from models.naming import refund_id
@@ -235,6 +236,9 @@ async def test_refund_of_a_paid_invoice_goes_back_to_the_card_once(
     credit = sum(e.credit_minor - e.debit_minor for e in entries if e.account == "2100-unapplied-cash")
     assert credit == 20_00, "what was paid by bank transfer is held as the customer's credit"
     assert sorted((r.status, r.amount_minor) for r in rows) == [("held_as_credit", 20_00), ("succeeded", 50_00)]
+    with transaction(database.engine) as session:
+        queued = {r.id: r.unapplied_minor for r in open_receipts(session, customer_id=None) if r.source == "credit"}
+    assert queued == {f"credit:{result.credit_note_number}": 20_00}, "the held credit is in the queue, once"
     subjects = mail.subjects()
     assert subjects.count(f"Credit note {result.credit_note_number} for invoice {number}") == 1
     assert subjects.count(f"Refund for invoice {number}") == 1
@@ -280,3 +284,32 @@ def test_localstripe_lists_a_kind_without_scanning_the_store() -> None:
     deletes and the flush of the store (its own process: the patch is for the whole interpreter)."""
     run = subprocess.run([sys.executable, "-c", LISTS_WITHOUT_SCAN], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
+
+
+async def test_a_refund_stripe_refuses_is_held_as_credit_in_the_queue(
+    time_env: WorkflowEnvironment, localstripe: str, database: Database, task_queue: str
+) -> None:
+    """The card payment is one Stripe does not know (a refund is refused for good): the credit note's money
+    stays the customer's, and finance sees it in the exception queue, once."""
+    api = _stripe(localstripe)
+    order_id, number = f"RF-{database.kind}", "INV-2026-000972"
+    _card_order(database, order_id, number, 40_00)
+    _record_payment(database, number, "pi_unknown_to_stripe", 40_00, "card")
+    settings = Settings(database_url=database.url, stripe_api_base=localstripe)
+    async with running_worker(time_env.client, database, task_queue, stripe_api=api, settings=settings):
+        request = {
+            "order_id": order_id,
+            "invoice_number": number,
+            "amount": "15.00",
+            "reason": "one item returned",
+            "by": "finance@initech",
+            "request_id": "return-9",
+        }
+        result = await O2CClient(time_env.client, task_queue).refund_invoice(request)
+    assert [line.status for line in result.refunds] == ["failed"] and result.held_as_credit_minor == 15_00
+    with transaction(database.engine) as session:
+        queued = [(r.source, r.unapplied_minor, r.customer_id) for r in open_receipts(session)]
+        entries = session.exec(select(LedgerEntry).where(LedgerEntry.order_id == order_id)).all()
+    assert queued == [("credit", 15_00, "C1")]
+    held = sum(e.credit_minor - e.debit_minor for e in entries if e.account == "2100-unapplied-cash")
+    assert held == 15_00, "what the queue shows is what unapplied cash holds"

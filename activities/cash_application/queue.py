@@ -3,6 +3,7 @@
 Every receipt in it is booked to unapplied cash (2100) once."""
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -90,39 +91,76 @@ def queue_payment(session: Session, payment: PaymentReceived, order_id: str, rea
 
 
 def queue_excess(session: Session, payment_id: str, order_id: str, excess_minor: int, currency: str) -> None:
-    """What a payment brought beyond what its order owed: a receipt in the exception queue, so finance sees
-    the customer's credit and refunds or applies it. The payment's own journal already put the money in
-    unapplied cash, so this receipt posts nothing."""
-    receipt_id = excess_receipt_id(payment_id)
-    if excess_minor <= 0 or session.get(CashReceipt, receipt_id) is not None:
+    """What a payment brought beyond what its order owed: the customer's credit, in the exception queue. The
+    payment's own journal already put the money in unapplied cash."""
+    hold_as_credit(
+        session,
+        HeldCredit("excess", payment_id, order_id, excess_minor, currency),
+        remittance=f"more than order {order_id} owed",
+        reason=f"payment {payment_id} was more than order {order_id} owed",
+        flags="overpaid",
+    )
+
+
+@dataclass(frozen=True)
+class HeldCredit:
+    """Money of a customer's already in unapplied cash (booked by the journal of what put it there)."""
+
+    source: str  # excess: a payment over what was due; credit: a credit note or refund that went no card
+    key: str  # what put it there: the payment, the credit note, the refund
+    order_id: str | None
+    amount_minor: int
+    currency: str
+
+
+def hold_as_credit(session: Session, held: HeldCredit, remittance: str, reason: str, flags: str = "") -> None:
+    """The customer's credit becomes a receipt in the exception queue, once, so that finance sees it and
+    refunds or applies it. It posts nothing: the money is in unapplied cash already."""
+    receipt_id = credit_receipt_id(held.source, held.key)
+    if held.amount_minor <= 0 or session.get(CashReceipt, receipt_id) is not None:
         return
+    now = datetime.now(UTC)
     receipt = CashReceipt(
         id=receipt_id,
-        source="excess",
-        location=f"payment {payment_id} to order {order_id}",
-        booked_on=datetime.now(UTC).date(),
-        amount_minor=excess_minor,
-        unapplied_minor=excess_minor,
-        currency=currency,
-        reference=payment_id[:200],
-        remittance=f"more than order {order_id} owed",
+        source=held.source,
+        location=f"{held.key} on order {held.order_id}"[:200],
+        booked_on=now.date(),
+        amount_minor=held.amount_minor,
+        unapplied_minor=held.amount_minor,
+        currency=held.currency,
+        reference=held.key[:200],
+        remittance=remittance[:2000],
         status="unapplied",
-        flags="overpaid",
-        reason=f"payment {payment_id} was more than order {order_id} owed"[:2000],
-        created_at=datetime.now(UTC),
+        flags=flags,
+        reason=reason[:2000],
+        created_at=now,
     )
-    _of_the_order_customer(session, receipt, order_id)
+    _of_the_order_customer(session, receipt, held.order_id)
     session.add(receipt)
 
 
+def release_credit(session: Session, source: str, key: str) -> None:
+    """Credit held for ``key`` left after all (a refund Stripe reported failed, then succeeded)."""
+    receipt = session.get(CashReceipt, credit_receipt_id(source, key))
+    if receipt is not None and receipt.unapplied_minor == receipt.amount_minor:
+        receipt.unapplied_minor, receipt.status, receipt.updated_at = 0, "applied", datetime.now(UTC)
+        session.add(receipt)
+
+
+def credit_receipt_id(source: str, key: str) -> str:
+    """``{source}:{key}``, hashed where that would not fit the receipt id's 64 characters."""
+    receipt_id = f"{source}:{key}"
+    if len(receipt_id) <= 64:
+        return receipt_id
+    return f"{source}:{hashlib.sha256(key.encode()).hexdigest()[: 63 - len(source)]}"
+
+
 def excess_receipt_id(payment_id: str) -> str:
-    """``excess:{payment id}``, hashed where that would not fit the receipt id's 64 characters."""
-    receipt_id = f"excess:{payment_id}"
-    return receipt_id if len(receipt_id) <= 64 else f"excess:{hashlib.sha256(payment_id.encode()).hexdigest()[:57]}"
+    return credit_receipt_id("excess", payment_id)
 
 
-def _of_the_order_customer(session: Session, receipt: CashReceipt, order_id: str) -> None:
-    order = session.get(Order, order_id)
+def _of_the_order_customer(session: Session, receipt: CashReceipt, order_id: str | None) -> None:
+    order = session.get(Order, order_id) if order_id is not None else None
     customer = session.get(Customer, order.customer_id) if order is not None else None
     if customer is not None:
         receipt.customer_id = customer.id

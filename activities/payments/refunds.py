@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from temporalio import activity
 
 from activities import ledger
+from activities.cash_application.queue import HeldCredit, hold_as_credit, release_credit
 from activities.context import business_error, log
 from activities.invoicing.credit_notes import issue_credit_note
 from activities.records import audit
@@ -100,6 +101,12 @@ class RefundActivities:
                 session.add(_refund_row(f"{number}:{payment.id}", invoice, number, payment.id, share, "pending", now))
             if left:
                 session.add(_refund_row(f"{number}:credit", invoice, number, None, left, "held_as_credit", now))
+                hold_as_credit(
+                    session,
+                    HeldCredit("credit", number, invoice.order_id, left, invoice.currency),
+                    remittance=f"credit note {number} on paid invoice {invoice.number}",
+                    reason=f"credit note {number}: paid other than by card, held as the customer's credit",
+                )
             audit(
                 session,
                 f"credit_paid_invoice:{request.dedupe_key}",
@@ -181,6 +188,7 @@ def settle_refund(session: Session, row: Refund, stripe_refund_id: str | None, s
         ledger.transfer(
             session, f"refund:{row.key}", row.currency, row.amount_minor, ledger.UNAPPLIED_CASH, ledger.CASH, **refs
         )
+        release_credit(session, "credit", row.key)
     elif status == "failed" and previous == "succeeded":
         ledger.transfer(
             session,
@@ -190,6 +198,14 @@ def settle_refund(session: Session, row: Refund, stripe_refund_id: str | None, s
             ledger.CASH,
             ledger.UNAPPLIED_CASH,
             **refs,
+        )
+    if status == "failed" and previous != "failed":
+        # The money stays the customer's credit: in the exception queue for finance to pay out another way.
+        hold_as_credit(
+            session,
+            HeldCredit("credit", row.key, row.order_id, row.amount_minor, row.currency),
+            remittance=f"refund {row.key} to payment {row.payment_id} failed",
+            reason=f"refund of credit note {row.credit_note_number} to the card failed: held as the customer's credit",
         )
 
 
