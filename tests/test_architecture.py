@@ -61,7 +61,7 @@ def _import_nodes_of(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
 
 def imported_names(name: str) -> set[str]:
     """Every module name ``name`` imports (ours and others'), relative imports resolved; for ``from X import
-    Y`` that is ``X.Y`` when Y is one of our modules, else ``X``."""
+    Y`` that is ``X`` and, when Y is one of our modules, ``X.Y`` too."""
     path = modules()[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -73,8 +73,10 @@ def imported_names(name: str) -> set[str]:
         if node.level:
             anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
             base = ".".join([*anchor, base] if base else anchor)
+        found.add(base)  # `from X import Y` runs X (a package's __init__) first, even when Y is a submodule
         for alias in node.names:
-            found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules() else base)
+            if f"{base}.{alias.name}" in modules():
+                found.add(f"{base}.{alias.name}")
     return found
 
 

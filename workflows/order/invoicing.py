@@ -6,9 +6,9 @@ from temporalio import workflow
 from workflows.calls import ISSUE_CHARGE, ISSUE_INVOICE
 
 with workflow.unsafe.imports_passed_through():
+    import workflows.order.payments as payments
     from models.activity_io import EmailKind, InvoiceIssued, IssueCharge, IssueInvoice
     from models.contract import ON_FILE, AddCharge, InvoicingPolicy, Stage
-    from workflows.order import payments
     from workflows.order.core import OrderProcess
     from workflows.order.credit import recheck_credit
 

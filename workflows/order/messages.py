@@ -15,6 +15,7 @@ from temporalio.common import RawValue
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
+    import workflows.order.rules as rules
     from models.contract import (
         AddCharge,
         ApproveCredit,
@@ -31,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         WriteOff,
     )
     from models.money import MoneyError
-    from workflows.order import rules
     from workflows.order.book import DisputeState
     from workflows.order.core import InvalidDecision, OrderProcess, UnappliedPayment, short
 

@@ -14,6 +14,12 @@ from workflows.calls import CLOSE_ORDER, RECORD_ORDER
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
+    import workflows.order.collections as collections
+    import workflows.order.credit as credit
+    import workflows.order.fulfillment as fulfillment
+    import workflows.order.invoicing as invoicing
+    import workflows.order.messages as messages
+    import workflows.order.payments as payments
     from models.activity_io import CloseOrder, ErrorType, RecordOrder
     from models.contract import (
         AddCharge,
@@ -35,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         WriteOff,
     )
     from models.naming import WORKFLOW_NAME, workflow_id
-    from workflows.order import collections, credit, fulfillment, invoicing, messages, payments
     from workflows.order.core import OrderProcess, UnappliedPayment
     from workflows.order.schedule import Deadline, Due
     from workflows.order.views import status_view, totals
