@@ -19,7 +19,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from activities.cash_application import open_receipts
-from models.contract import OrderStatus
+from models.contract import OrderStatus, PlaceOrder
 from models.policy import CreditRules
 from models.tables import CashReceipt, LedgerEntry, Order, Payment
 from o2c.client import DecisionRefused, O2CClient
@@ -29,6 +29,14 @@ from tests.support import Database, sample_order
 from tests.test_workflow_paths import payment, ship_all
 
 ALL = [("WIDGET", 2), ("GADGET", 1)]  # sample_order's lines: 49.48 USD with tax
+
+
+async def invoiced(o2c: O2CClient, order: PlaceOrder) -> WorkflowHandle[Any, Any]:
+    """The order placed, shipped in full and invoiced (49.48 USD due)."""
+    handle = await o2c.start_order(order)
+    await o2c.ship(order.order_id, ship_all(ALL))
+    await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+    return handle
 
 
 def unapplied_cash(db: Database, currency: str = "USD") -> int:
@@ -93,9 +101,7 @@ async def test_a_payment_in_another_currency_is_queued_not_dropped(
     order = sample_order()
     async with running_worker(time_env.client, sqlite_db, task_queue):
         o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await o2c.ship(order.order_id, ship_all(ALL))
-        await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        handle = await invoiced(o2c, order)
         await o2c.payment_received(order.order_id, payment("EUR-1", "49.48", "EUR"))
         view = await eventually(handle, lambda s: any(e.event == "payment_queued" for e in s.timeline), "queued")
         assert view.totals.due == Decimal("49.48")  # nothing applied to the USD invoice
@@ -113,9 +119,7 @@ async def test_an_overpayment_is_in_the_queue_once(
     order = sample_order()
     async with running_worker(time_env.client, database, task_queue):
         o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await o2c.ship(order.order_id, ship_all(ALL))
-        await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        handle = await invoiced(o2c, order)
         await o2c.payment_received(order.order_id, payment("BIG-1", "50000.00"))
         outcome = await handle.result()
     assert outcome.status == OrderStatus.PAID
@@ -133,9 +137,7 @@ async def test_paid_twice_the_second_payment_is_queued(
     order = sample_order()
     async with running_worker(time_env.client, sqlite_db, task_queue):
         o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await o2c.ship(order.order_id, ship_all(ALL))
-        await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        handle = await invoiced(o2c, order)
         await handle.signal("payment_received", payment("TWICE-1", "49.48"))
         await handle.signal("payment_received", payment("TWICE-2", "49.48"))
         await handle.result()
@@ -149,9 +151,7 @@ async def test_money_amounts_the_currency_cannot_carry_are_refused_not_wedged(
     order = sample_order()
     async with running_worker(time_env.client, sqlite_db, task_queue):
         o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await o2c.ship(order.order_id, ship_all(ALL))
-        await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        handle = await invoiced(o2c, order)
         today = (await status(handle)).invoices[0].issued_on
         bad: list[tuple[str, dict[str, Any]]] = []
         for amount in ("1.001", "1" + "0" * 16):
@@ -185,9 +185,7 @@ async def test_an_early_write_off_needs_a_second_person(
     order = sample_order()
     async with running_worker(time_env.client, sqlite_db, task_queue):
         o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await o2c.ship(order.order_id, ship_all(ALL))
-        await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        handle = await invoiced(o2c, order)
         with pytest.raises(DecisionRefused, match=r"dunning is at level 0; a write-off before level 4 needs"):
             await o2c.write_off(order.order_id, {"by": "ar", "reason": "small balance"})
         with pytest.raises(DecisionRefused, match="someone other than the person who asks"):
@@ -203,9 +201,7 @@ async def test_refusals_quote_the_status_the_order_has_now(
     order = sample_order()
     async with running_worker(time_env.client, sqlite_db, task_queue):
         o2c = O2CClient(time_env.client, task_queue)
-        handle = await o2c.start_order(order)
-        await o2c.ship(order.order_id, ship_all(ALL))
-        await eventually(handle, lambda s: s.status == OrderStatus.INVOICED, "invoiced")
+        handle = await invoiced(o2c, order)
         with pytest.raises(DecisionRefused, match=r"not on credit hold \(it is INVOICED\)"):
             await o2c.approve_credit(order.order_id, {"by": "cfo"})
         await handle.terminate("test over")
