@@ -1,9 +1,9 @@
 """What every contract type shares: the base model, the constrained field types and the money checks."""
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from models.money import CURRENCIES, MAX_MINOR_UNITS, MoneyError, check_precision, exponent
 
@@ -17,9 +17,18 @@ DocumentNumber = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2,6}-\d{4}-\d
 
 
 class Contract(BaseModel):
-    """Unknown fields are refused, so that a misspelt field fails loudly instead of being ignored."""
+    """Unknown fields are refused, so that a misspelt field fails loudly instead of being ignored; so is a NUL
+    character in any text."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """PostgreSQL cannot store a NUL in text: one accepted here would fail its activity on every retry."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("a NUL character (\\x00) is not allowed in text")
+        return value
 
 
 def check_money(amount: Decimal, currency: str, what: str) -> None:
