@@ -155,10 +155,6 @@ def credit_receipt_id(source: str, key: str) -> str:
     return f"{source}:{hashlib.sha256(key.encode()).hexdigest()[: 63 - len(source)]}"
 
 
-def excess_receipt_id(payment_id: str) -> str:
-    return credit_receipt_id("excess", payment_id)
-
-
 def _of_the_order_customer(session: Session, receipt: CashReceipt, order_id: str | None) -> None:
     order = session.get(Order, order_id) if order_id is not None else None
     customer = session.get(Customer, order.customer_id) if order is not None else None
