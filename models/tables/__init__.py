@@ -5,8 +5,9 @@ are integer minor units (BIGINT). Unique constraints carry the exactly-once guar
 runs into them instead of writing twice.
 """
 
+from models.tables.access import ApprovalLimit, ApprovalRequest, ConsoleUser
 from models.tables.cash_application import BankStatement, CashApplication, CashReceipt, CustomerBankAccount
-from models.tables.collections import CollectionTask, Dispute, DunningEvent
+from models.tables.collections import CollectionTask, ContactNote, Dispute, DunningEvent
 from models.tables.credit import CreditDecision
 from models.tables.customers import Customer, CustomerChange
 from models.tables.fulfillment import Shipment, ShipmentLine
@@ -17,6 +18,8 @@ from models.tables.outbox import AuditEntry, EmailOutbox, WebhookEvent
 from models.tables.payments import CardCharge, Chargeback, Payment, PaymentApplication, Refund
 
 __all__ = [
+    "ApprovalLimit",
+    "ApprovalRequest",
     "ArchivedDocument",
     "AuditEntry",
     "BalanceAdjustment",
@@ -26,6 +29,8 @@ __all__ = [
     "CashReceipt",
     "Chargeback",
     "CollectionTask",
+    "ConsoleUser",
+    "ContactNote",
     "CreditDecision",
     "CreditNote",
     "Customer",

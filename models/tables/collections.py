@@ -1,6 +1,6 @@
 """Collections: dunning steps taken, work for collectors, disputes."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -51,3 +51,21 @@ class Dispute(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=120)
     opened_at: datetime = Field(sa_column=utc_column())
     resolved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+
+
+class ContactNote(SQLModel, table=True):
+    """A collector's contact with a customer: a call, its outcome, a follow-up date. Promises to pay and
+    escalations are the workflows' decisions; the note keeps the words said around them."""
+
+    __tablename__ = "contact_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    note_id: str = Field(max_length=64, unique=True, description="the request's id: a repeat writes nothing")
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    order_id: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=20, description="call, email, meeting, promise or escalation")
+    outcome: str = Field(default="", max_length=60)
+    note: str = Field(max_length=2000)
+    follow_up_on: date | None = None
+    actor: str = Field(max_length=120)
+    created_at: datetime = Field(sa_column=utc_column())

@@ -16,6 +16,7 @@ from o2c.cli.dev import add_dev_commands
 from o2c.cli.finance import add_finance_commands
 from o2c.cli.orders import add_order_commands
 from o2c.cli.services import add_service_commands
+from o2c.cli.users import add_user_commands
 from o2c.platform.config import get_settings
 from o2c.platform.log import configure_logging
 
@@ -28,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
         add_order_commands,
         add_finance_commands,
         add_cash_commands,
+        add_user_commands,
         add_dev_commands,
     ):
         add_commands(sub)

@@ -79,6 +79,29 @@ def cmd_codec_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from o2c.client import O2CClient
+    from o2c.platform.config import ConsoleSecretMissing
+    from o2c.platform.db import make_engine, migrate
+    from o2c.platform.temporal import connect
+    from o2c.web.console import create_app
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url())
+    migrate(engine)
+
+    async def client() -> O2CClient:
+        return O2CClient(await connect())
+
+    try:
+        app = create_app(engine, settings, connect=client)
+    except ConsoleSecretMissing as exc:
+        print(f"o2c console: {exc}", file=sys.stderr)
+        return 2
+    serve(app, args.port or settings.console_port)
+    return 0
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     from o2c.platform.db import make_engine, migrate
 
@@ -93,6 +116,7 @@ def add_service_commands(sub: Any) -> None:
     for name, run, help_text in [
         ("webhook", cmd_webhook, "run the Stripe webhook receiver"),
         ("codec-server", cmd_codec_server, "decrypt payloads for the Temporal UI (token-protected)"),
+        ("console", cmd_console, "run the finance console (web pages for credit, cash, collections)"),
     ]:
         service = sub.add_parser(name, help=help_text)
         service.add_argument("--port", type=int)

@@ -90,6 +90,15 @@ class Settings(BaseSettings):
     localstripe_port: int = 8420
     webhook_port: int = 8421
     sendgrid_sink_port: int = 8425
+    console_port: int = 8430
+    # Signs the finance console's session cookies and CSRF tokens. No default, as for payment links.
+    console_secret: SecretStr = SecretStr("")
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)  # a session ends this long after sign-in
+    console_secure_cookies: bool = False  # True behind HTTPS: cookies are then never sent in clear
+    temporal_ui_url: str = ""  # the console links each order to it; default: the dev server's UI port
+
+    def resolved_temporal_ui_url(self) -> str:
+        return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")
 
     log_format: str = Field(default="auto", pattern=r"^(auto|json|console)$")
     log_level: str = "INFO"
@@ -121,8 +130,26 @@ class Settings(BaseSettings):
             )
         return secret
 
+    def resolved_console_secret(self) -> str:
+        """``O2C_CONSOLE_SECRET``; without it, the secret the dev stack made in its state folder."""
+        secret = self.console_secret.get_secret_value()
+        made = self.state_dir / "console-secret"
+        if not secret and made.is_file():
+            secret = made.read_text().strip()
+        if len(secret) < MIN_PAYMENT_LINK_SECRET:
+            raise ConsoleSecretMissing(
+                f"O2C_CONSOLE_SECRET is {'too short' if secret else 'not set'}: set it to a random value of at least "
+                f"{MIN_PAYMENT_LINK_SECRET} characters (python -c 'import secrets; print(secrets.token_urlsafe())'); "
+                f"it signs the console's sessions and CSRF tokens. `o2c dev` makes one in {made}"
+            )
+        return secret
+
 
 MIN_PAYMENT_LINK_SECRET = 16
+
+
+class ConsoleSecretMissing(RuntimeError):
+    """The finance console cannot sign sessions: the deployment lacks O2C_CONSOLE_SECRET."""
 
 
 class PaymentLinkSecretMissing(RuntimeError):

@@ -1,0 +1,8 @@
+"""Console pages: customers (being built)."""
+
+from starlette.routing import Route
+
+from o2c.web.console.queues import Queue
+
+QUEUES: list[Queue] = []
+routes: list[Route] = []
