@@ -100,6 +100,15 @@ class O2CClient:
         self._client = client
         self._task_queue = task_queue
 
+    @property
+    def temporal(self) -> Client:
+        """The Temporal client underneath, for what runs beside the order's own messages (cash application)."""
+        return self._client
+
+    @property
+    def task_queue(self) -> str:
+        return self._task_queue
+
     async def start_order(self, order: PlaceOrder | dict[str, Any]) -> WorkflowHandle[Any, Any]:
         """Starts the order's workflow; the same order again returns the same workflow, a different
         payload under an existing order id raises ``OrderConflict``."""
