@@ -1,12 +1,20 @@
-"""docker-compose.yml cannot run here (no Docker engine), so it is checked against what the code reads."""
+"""docker-compose.yml cannot run here (no Docker engine), so it is checked against what the code reads; the
+image's package data against the files the console serves."""
 
+import asyncio
+import glob
 import re
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import yaml
 
 from models.search_attributes import CLI_TYPES
 from o2c.platform.config import Settings
+from o2c.web.console import create_app
+from tests.support import BackgroundServer, Database, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -25,6 +33,7 @@ def test_services_present() -> None:
         "worker",
         "webhook",
         "codec-server",
+        "console",
     } <= set(SERVICES)
 
 
@@ -56,7 +65,7 @@ def test_ui_and_webhook_ports() -> None:
 
 def test_environment_names_are_settings_the_code_reads() -> None:
     known = {f"O2C_{field.upper()}" for field in Settings.model_fields} | TEMPORAL_ENV
-    for name in ("worker", "webhook", "migrate", "codec-server"):
+    for name in ("worker", "webhook", "migrate", "codec-server", "console"):
         for variable in SERVICES[name]["environment"]:
             assert variable in known, f"{name} sets {variable}, which nothing reads"
     assert "O2C_DATABASE_URL" in SERVICES["worker"]["environment"]
@@ -66,3 +75,71 @@ def test_search_attributes_created() -> None:
     command = " ".join(SERVICES["temporal-search-attributes"]["command"])
     for name, kind in CLI_TYPES.items():
         assert f"{name}={kind}" in command
+
+
+def test_console_service() -> None:
+    console = SERVICES["console"]
+    assert console["command"] == ["o2c", "console", "--port", "8430"]
+    assert "8430:8430" in console["ports"]
+    assert Settings.model_fields["console_port"].default == 8430
+    environment = console["environment"]
+    assert environment["O2C_BIND_HOST"] == "0.0.0.0"
+    # No default secret: compose refuses to start without one (${VAR:?…}), as for the pay links.
+    assert environment["O2C_CONSOLE_SECRET"].startswith("${O2C_CONSOLE_SECRET:?")
+    assert environment["O2C_CONSOLE_SECURE_COOKIES"] == "${O2C_CONSOLE_SECURE_COOKIES:-false}"
+    assert "O2C_DATABASE_URL" in environment and "TEMPORAL_ADDRESS" in environment
+    assert console["depends_on"] == {
+        "app-db": {"condition": "service_healthy"},
+        "temporal": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    assert console["restart"] == "unless-stopped"
+
+
+def _health_probe(port: int) -> list[str]:
+    """The console's health check as compose runs it inside the container, aimed at ``port``."""
+    test = SERVICES["console"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and "http://127.0.0.1:8430/login" in test[3]
+    return [sys.executable, "-c", test[3].replace(":8430/", f":{port}/")]
+
+
+async def test_console_health_check_passes_on_the_sign_in_page_and_fails_without_it(sqlite_db: Database) -> None:
+    settings = Settings(database_url=sqlite_db.url, console_secret="a-console-secret-for-this-test")  # type: ignore[arg-type]
+    port = free_port()
+    async with BackgroundServer(create_app(sqlite_db.engine, settings), port):
+        up = await asyncio.to_thread(subprocess.run, _health_probe(port), capture_output=True, timeout=30)
+    assert up.returncode == 0, up.stderr
+    down = await asyncio.to_thread(subprocess.run, _health_probe(port), capture_output=True, timeout=30)
+    assert down.returncode != 0
+
+
+def test_the_package_installs_every_file_the_code_reads() -> None:
+    """``pip install .`` (the Dockerfile) takes Python files and what pyproject.toml lists as package data:
+    a template, stylesheet or script that is not listed is missing from the image (and a page fails there)."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    listed = {
+        (ROOT / package.replace(".", "/") / found).resolve()
+        for package, patterns in package_data.items()
+        for pattern in patterns
+        for found in glob.glob(pattern, root_dir=ROOT / package.replace(".", "/"))
+    }
+    data_files = {
+        path.resolve()
+        for top in ("o2c", "models", "workflows", "activities", "workers")
+        for path in (ROOT / top).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".py", ".pyc")
+    }
+    assert any("templates" in p.parts for p in data_files) and any("static" in p.parts for p in data_files)
+    unlisted = sorted(str(p.relative_to(ROOT)) for p in data_files - listed)
+    assert not unlisted, f"not in [tool.setuptools.package-data] of pyproject.toml: {unlisted}"
+
+
+def test_the_image_takes_the_console_pages() -> None:
+    ignored = [line.strip().strip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    ignored = [line for line in ignored if line and not line.startswith("#")]
+    for kept in ("o2c/web/static", "o2c/web/console/templates"):
+        assert not [i for i in ignored if kept.startswith(i) or i.startswith(kept)], f".dockerignore drops {kept}"
+    copies = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY")]
+    assert "o2c" in copies
+    assert ".state" in ignored and ".env" in ignored  # secrets never go to the Docker daemon

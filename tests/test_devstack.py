@@ -1,4 +1,5 @@
-"""README command 1 (``o2c dev --demo``): its supervisor, its secrets, and the whole stack end to end."""
+"""README command 1 (``o2c dev --demo``): its supervisor, its secrets, its demo users, and the whole stack end
+to end, the finance console included."""
 
 import asyncio
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 from typing import TypeVar
@@ -17,15 +19,21 @@ from typing import TypeVar
 import httpx
 import psutil
 import pytest
+from sqlalchemy import ColumnElement, func
+from sqlmodel import Session, col, select
 
 from models.contract import OrderStatus
 from models.naming import workflow_id
+from models.tables import ApprovalLimit, ApprovalRequest, CashReceipt, Dispute, Invoice, Order
+from o2c.access import Role, authenticate, check_limit
+from o2c.devtools.demo_console import USERS, add_demo_users
 from o2c.devtools.devstack import DevStack
 from o2c.devtools.supervisor import RestartPolicy, Supervisor
 from o2c.platform.config import Settings
+from o2c.platform.db import make_engine
 from o2c.platform.temporal import connect
 from tests.harness import eventually
-from tests.support import binary, free_port
+from tests.support import Database, binary, free_port
 
 T = TypeVar("T")
 FAST = RestartPolicy(first_delay=0.2, max_delay=0.8, stable_after=2.0)
@@ -97,27 +105,68 @@ def test_a_child_that_keeps_dying_waits_longer_each_time_up_to_the_cap(
     assert all("crasher" in line and "exited with code 3" in line for line in lines)
 
 
-def test_the_dev_stack_makes_a_pay_link_secret_per_state_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("variable", "file", "resolved"),
+    [
+        ("O2C_PAYMENT_LINK_SECRET", "payment-link-secret", Settings.resolved_payment_link_secret),
+        ("O2C_CONSOLE_SECRET", "console-secret", Settings.resolved_console_secret),
+    ],
+)
+def test_the_dev_stack_makes_a_secret_per_state_folder(
+    variable: str, file: str, resolved: Callable[[Settings], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("O2C_PAYMENT_LINK_SECRET", raising=False)
+    """The pay-link secret (links in emails) and the console's (sessions, CSRF tokens)."""
+    monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("O2C_BIND_HOST", "0.0.0.0")
     first = DevStack(Settings(state_dir=tmp_path / "a", _env_file=None))  # type: ignore[call-arg]
-    made = tmp_path / "a" / "payment-link-secret"
+    made = tmp_path / "a" / file
     secret = made.read_text()
     assert len(secret) >= 43 and stat.S_IMODE(made.stat().st_mode) == 0o600
-    assert first.env()["O2C_PAYMENT_LINK_SECRET"] == secret
+    assert first.env()[variable] == secret
     assert first.env()["O2C_BIND_HOST"] == "127.0.0.1"
+    # What a command beside the stack reads when the environment gives none: the same secret.
+    assert resolved(Settings(state_dir=tmp_path / "a", _env_file=None)) == secret  # type: ignore[call-arg]
     again = DevStack(Settings(state_dir=tmp_path / "a", _env_file=None))  # type: ignore[call-arg]
-    assert again.env()["O2C_PAYMENT_LINK_SECRET"] == secret  # links already mailed keep working
+    assert again.env()[variable] == secret  # links already mailed keep working, sessions stay signed in
     other = DevStack(Settings(state_dir=tmp_path / "b", _env_file=None))  # type: ignore[call-arg]
-    assert other.env()["O2C_PAYMENT_LINK_SECRET"] != secret
+    assert other.env()[variable] != secret
 
     given = "a-deployment-chose-this-secret"
-    monkeypatch.setenv("O2C_PAYMENT_LINK_SECRET", given)
+    monkeypatch.setenv(variable, given)
     chosen = DevStack(Settings(state_dir=tmp_path / "c", _env_file=None))  # type: ignore[call-arg]
-    assert chosen.env()["O2C_PAYMENT_LINK_SECRET"] == given
-    assert not (tmp_path / "c" / "payment-link-secret").exists()
+    assert chosen.env()[variable] == given
+    assert not (tmp_path / "c" / file).exists()
+
+
+def test_demo_users_one_per_role_with_a_password_per_state_folder_made_once(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    settings = Settings(state_dir=tmp_path / "state", _env_file=None)  # type: ignore[call-arg]
+    users = add_demo_users(settings, sqlite_db.engine)
+    assert users.made == [name for name, _, _ in USERS] and users.existed == []
+    assert len(users.password) >= 12 and stat.S_IMODE(users.password_file.stat().st_mode) == 0o600
+    for username, role, _ in USERS:
+        signed_in = authenticate(sqlite_db.engine, username, users.password)
+        assert signed_in is not None and signed_in.roles == {role}
+    # The limits the brief names: a collector writes off 50.00 alone, an AR clerk 100.00 and refunds 100.00.
+    assert check_limit(sqlite_db.engine, frozenset({Role.COLLECTOR}), "write_off", "EUR", 5000).allowed
+    assert not check_limit(sqlite_db.engine, frozenset({Role.COLLECTOR}), "write_off", "USD", 5001).allowed
+    assert check_limit(sqlite_db.engine, frozenset({Role.AR_CLERK}), "refund", "USD", 10000).allowed
+    assert not check_limit(sqlite_db.engine, frozenset({Role.AR_CLERK}), "write_off", "EUR", 10001).allowed
+    assert not check_limit(sqlite_db.engine, frozenset({Role.COLLECTOR}), "refund", "USD", 1).allowed
+
+    # Started again: nothing changes, and a limit someone changed by hand stays as they set it.
+    with Session(sqlite_db.engine) as session:
+        row = session.exec(select(ApprovalLimit).where(ApprovalLimit.role == "collector")).first()
+        assert row is not None
+        row.max_minor = 7000
+        session.add(row)
+        session.commit()
+        currency = row.currency
+    again = add_demo_users(settings, sqlite_db.engine)
+    assert again.made == [] and again.existed == users.made and not again.new_password
+    assert again.password == users.password
+    assert check_limit(sqlite_db.engine, frozenset({Role.COLLECTOR}), "write_off", currency, 7000).allowed
 
 
 # ---- README command 1, end to end -------------------------------------------------------------------------
@@ -129,6 +178,7 @@ PORT_SETTINGS = (
     "O2C_SENDGRID_SINK_PORT",
     "O2C_WEBHOOK_PORT",
     "O2C_CODEC_PORT",
+    "O2C_CONSOLE_PORT",
 )
 # Where `o2c dev --demo` leaves each demo order (o2c/demo.py drives each through a different life).
 DEMO_STATES = {
@@ -139,6 +189,8 @@ DEMO_STATES = {
     "dispute": OrderStatus.DISPUTED,
     "cancel": OrderStatus.CANCELLED,
     "waiting": OrderStatus.AWAITING_SHIPMENT,
+    "held": OrderStatus.CREDIT_HOLD,  # left on hold for the console's credit holds queue
+    "overdue": OrderStatus.OVERDUE,  # the collections worklist's customer
 }
 
 
@@ -177,6 +229,59 @@ def _the_ui_may_call_the_codec_server(codec_port: int, ui_port: int) -> None:
     assert preflight.headers["access-control-allow-origin"] == origin
 
 
+# The console's queues (their keys on the home page) the demo leaves work in.
+DEMO_QUEUES = {"credit-holds", "cash", "disputes", "collections", "approvals"}
+
+
+def _demo_work_waits_in_the_database(state: Path) -> None:
+    """What each console queue lists, read where its page reads it: a credit hold, an unapplied receipt with
+    the engine's suggestion, an open dispute, an overdue invoice and a write-off waiting for a manager."""
+    engine = make_engine(Settings(state_dir=state, _env_file=None).resolved_database_url())  # type: ignore[call-arg]
+    today = datetime.now(UTC).date()
+    try:
+        with Session(engine) as session:
+
+            def count(*where: ColumnElement[bool]) -> int:
+                return int(session.exec(select(func.count()).where(*where)).one())
+
+            assert count(col(Order.status) == "CREDIT_HOLD") == 1
+            assert count(col(CashReceipt.status) == "unapplied", col(CashReceipt.suggestion) != "") == 1
+            assert count(col(CashReceipt.status) == "unapplied") == 2
+            assert count(col(Dispute.status) == "open") == 1
+            assert count(col(Invoice.open_minor) > 0, col(Invoice.due_date) < today) == 1
+            assert (
+                count(col(ApprovalRequest.status) == "pending", col(ApprovalRequest.requested_by) == "collector") == 1
+            )
+    finally:
+        engine.dispose()
+
+
+def _a_demo_user_signs_in_and_sees_work_in_every_queue(stdout: str) -> None:
+    """The console on the URL ``o2c dev`` printed, signed in as a printed user with the printed password, as a
+    browser would (the sign-in form's CSRF token from its cookie); the home page counts work in each queue."""
+    url = re.search(r"Finance console: (\S+)", stdout)
+    password = re.search(r"one password \(development only\): (\S+)", stdout)
+    assert url and password, stdout
+    for username, _, _ in USERS:
+        assert re.search(rf"^    {username} ", stdout, re.M), f"{username} not printed"
+    with httpx.Client(base_url=url[1], timeout=10) as http:
+        assert http.get("/login").status_code == 200
+        token = http.cookies["csrftoken"]
+        refused = http.post("/login", data={"username": "manager", "password": "wrong", "csrftoken": token})
+        assert refused.status_code == 401
+        signed_in = http.post(
+            "/login", data={"username": "manager", "password": password[1], "csrftoken": token, "next": "/"}
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        home = http.get("/")
+        assert home.status_code == 200 and "Work queues" in home.text
+        queues = set(re.findall(r'id="queue-([^"]+)"', home.text))
+        assert queues >= DEMO_QUEUES, f"{DEMO_QUEUES - queues} not on the home page"
+        counts = dict(re.findall(r'aria-label="([^"]+): (\d+) waiting"', home.text))
+        assert counts, "no work queue on the home page"
+        assert {title: n for title, n in counts.items() if n == "0"} == {}, counts
+
+
 def _is_worker(process: psutil.Process) -> bool:
     try:
         return process.cmdline()[-1:] == ["worker"]
@@ -201,7 +306,7 @@ def _listen_addresses(processes: list[psutil.Process]) -> set[tuple[str, int]]:
 @pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops_clean(tmp_path: Path) -> None:
-    """Slow on purpose (15-30 s here): the whole stack as a developer starts it, the only test of README
+    """Slow on purpose (30-50 s here): the whole stack as a developer starts it, the only test of README
     command 1. Every port is a free one and the state folder is new, so it runs beside anything else."""
     ports, state, dev = _start_dev(tmp_path, "--demo")
     out, err = tmp_path / "stdout", tmp_path / "stderr"
@@ -230,6 +335,8 @@ def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops
         asyncio.run(_demo_orders_reach_their_states(state, ports["O2C_TEMPORAL_PORT"], run[1]))
         _pay_links_open_on_the_stacks_webhook_port(ports["O2C_SENDGRID_SINK_PORT"], ports["O2C_WEBHOOK_PORT"])
         _the_ui_may_call_the_codec_server(ports["O2C_CODEC_PORT"], ports["O2C_TEMPORAL_UI_PORT"])
+        _demo_work_waits_in_the_database(state)
+        _a_demo_user_signs_in_and_sees_work_in_every_queue(out.read_text())
 
         # A child that dies comes back, and the console says so.
         worker = next(p for p in children() if _is_worker(p))
@@ -249,7 +356,7 @@ def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops
         code = dev.wait(timeout=60)
 
     assert code == 0, err.read_text()[-2000:]
-    assert len(seen) >= 7  # Temporal, codec server, localstripe, sink, webhook, worker (twice)
+    assert len(seen) >= 8  # Temporal, codec server, localstripe, sink, webhook, worker (twice), console
     _nothing_left(seen.values(), ports.values())
 
 

@@ -2,10 +2,10 @@
 
 Starts, in order and each only once the previous one answers: the Temporal dev server with its UI (state
 in a SQLite file under the state folder, our search attributes registered), localstripe, the SendGrid
-sink, the Stripe webhook receiver (registered with localstripe) and the worker, every one listening on
-127.0.0.1 only. A child that dies is started again (``o2c.devtools.supervisor``: pauses from 1 s doubling to 30 s);
-Ctrl-C (or SIGTERM) stops every child it started. Starting again reuses the state folder, so workflows in
-flight carry on.
+sink, the Stripe webhook receiver (registered with localstripe), then the worker and the finance console
+side by side, every one listening on 127.0.0.1 only. A child that dies is started again (``o2c.devtools.supervisor``:
+pauses from 1 s doubling to 30 s); Ctrl-C (or SIGTERM) stops every child it started. Starting again
+reuses the state folder, so workflows in flight carry on.
 """
 
 import asyncio
@@ -24,7 +24,7 @@ import structlog
 from pydantic import SecretStr
 
 from models.search_attributes import CLI_TYPES
-from o2c.devtools.supervisor import Child, RestartPolicy, Supervisor
+from o2c.devtools.supervisor import Child, RestartPolicy, Supervisor, state_secret
 from o2c.platform.codec import new_key_spec
 from o2c.platform.config import Settings
 from o2c.platform.temporal import connect
@@ -74,14 +74,6 @@ async def wait_until(what: str, ready: Callable[[], Awaitable[bool]], child: Chi
     raise StackError(f"{what} did not become ready within {READY_TIMEOUT:.0f} s")
 
 
-def _secret_file(path: Path, make: Callable[[], str]) -> str:
-    """A development secret kept in the state folder (readable by its owner only), made once."""
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(make())
-    return path.read_text().strip()
-
-
 class DevStack:
     def __init__(
         self, settings: Settings, restart_policy: RestartPolicy | None = None, worker_command: str = "worker"
@@ -91,21 +83,27 @@ class DevStack:
         self.state.mkdir(parents=True, exist_ok=True)
         # Payloads are encrypted in the dev stack too; its key and the codec token are made on first start
         # unless the environment gives them (production always gives them: README, threat model).
-        keys = settings.payload_keys.get_secret_value() or _secret_file(self.state / "payload-keys", new_key_spec)
-        token = settings.codec_token.get_secret_value() or _secret_file(
+        keys = settings.payload_keys.get_secret_value() or state_secret(self.state / "payload-keys", new_key_spec)
+        token = settings.codec_token.get_secret_value() or state_secret(
             self.state / "codec-token", lambda: secrets.token_urlsafe(24)
         )
         # The pay-link secret signs the links in invoice emails: a well-known default would let anyone forge
         # one, so each state folder gets its own unless the environment gives it.
         given = "payment_link_secret" in settings.model_fields_set
-        paylink = (given and settings.payment_link_secret.get_secret_value()) or _secret_file(
+        paylink = (given and settings.payment_link_secret.get_secret_value()) or state_secret(
             self.state / "payment-link-secret", lambda: secrets.token_urlsafe(32)
+        )
+        # The console's secret signs its sessions and CSRF tokens: likewise one per state folder.
+        given = "console_secret" in settings.model_fields_set
+        console = (given and settings.console_secret.get_secret_value()) or state_secret(
+            self.state / "console-secret", lambda: secrets.token_urlsafe(32)
         )
         self.settings = settings.model_copy(
             update={
                 "payload_keys": SecretStr(keys),
                 "codec_token": SecretStr(token),
                 "payment_link_secret": SecretStr(paylink),
+                "console_secret": SecretStr(console),
             }
         )
         self.supervisor = Supervisor(self.state, self.env, restart_policy)
@@ -113,6 +111,10 @@ class DevStack:
     @property
     def children(self) -> list[Child]:
         return self.supervisor.children
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.console_port}"
 
     @property
     def codec_endpoint(self) -> str:
@@ -136,6 +138,8 @@ class DevStack:
             "O2C_PAYLOAD_KEYS": s.payload_keys.get_secret_value(),
             "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
             "O2C_PAYMENT_LINK_SECRET": s.payment_link_secret.get_secret_value(),
+            "O2C_CONSOLE_SECRET": s.console_secret.get_secret_value(),
+            "O2C_TEMPORAL_UI_URL": s.resolved_temporal_ui_url(),  # the console links each order to the UI
             "O2C_BIND_HOST": "127.0.0.1",  # even when the shell exports another (as deployments do)
             "O2C_CODEC_UI_ORIGINS": json.dumps(ui_origins),
             "O2C_PUBLIC_URL": public_url,
@@ -156,6 +160,7 @@ class DevStack:
             (s.sendgrid_sink_port, "SendGrid sink", "O2C_SENDGRID_SINK_PORT"),
             (s.webhook_port, "Stripe webhook receiver", "O2C_WEBHOOK_PORT"),
             (s.codec_port, "codec server", "O2C_CODEC_PORT"),
+            (s.console_port, "finance console", "O2C_CONSOLE_PORT"),
         ]:
             check_port_free(port, what, setting)
 
@@ -202,11 +207,14 @@ class DevStack:
         await wait_until("webhook receiver", lambda: _http_ok(f"http://127.0.0.1:{s.webhook_port}/health"), webhook)
         await self.register_webhook()
         worker = self.spawn("worker", [o2c, self.worker_command])
+        # The console needs Temporal and the database, not the worker: both start at once.
+        console = self.spawn("console", [o2c, "console", "--port", str(s.console_port)])
 
         async def worker_ready() -> bool:
             return "worker started" in (self.state / "worker.log").read_text(errors="replace")
 
         await wait_until("worker", worker_ready, worker)
+        await wait_until("finance console", lambda: _http_ok(f"{self.console_url}/login", exactly=200), console)
 
     async def localstripe_ready(self) -> bool:
         s = self.settings
@@ -265,20 +273,29 @@ async def _codec_ok(port: int) -> bool:
         return response.status_code == 401  # up, and refusing callers without the token
 
 
-async def _http_ok(url: str, auth: str | None = None) -> bool:
+async def _http_ok(url: str, auth: str | None = None, exactly: int | None = None) -> bool:
     async with httpx.AsyncClient(timeout=2) as http:
         response = await http.get(url, auth=(auth, "") if auth else None)
-        return response.status_code < 500
+        return response.status_code == exactly if exactly else response.status_code < 500
 
 
 async def _bring_up(stack: DevStack, with_demo: bool) -> None:
+    from o2c.devtools.demo_console import DemoUsers, add_demo_users, console_lines
+
     s = stack.settings
     await stack.start()
     ui = f"http://localhost:{s.temporal_ui_port}"
     print(f"\no2c is running. Temporal UI: {ui}/namespaces/default/workflows", flush=True)
+    users: DemoUsers | None = None
     if with_demo:
         from o2c.devtools.demo import run_demo
+        from o2c.platform.db import make_engine
 
+        engine = make_engine(s.resolved_database_url())
+        try:
+            users = await asyncio.to_thread(add_demo_users, s, engine)
+        finally:
+            engine.dispose()
         client = await connect(f"127.0.0.1:{s.temporal_port}", s)
         await run_demo(client, s)
         print(
@@ -288,8 +305,9 @@ async def _bring_up(stack: DevStack, with_demo: bool) -> None:
             "and Queries → status shows totals, invoices and the timeline.",
             flush=True,
         )
+    print(console_lines(stack.console_url, users), flush=True)
     print(
-        f"Emails: http://127.0.0.1:{s.sendgrid_sink_port}/_sink/messages · "
+        f"\nEmails: http://127.0.0.1:{s.sendgrid_sink_port}/_sink/messages · "
         f"state and logs: {stack.state} · Ctrl-C stops everything.",
         flush=True,
     )

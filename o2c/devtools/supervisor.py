@@ -1,8 +1,9 @@
-"""Keeps the dev stack's children running, as a process supervisor would.
+"""Keeps the dev stack's children running, as a process supervisor would, in its state folder.
 
 A child that dies is started again after a pause that doubles with each death in quick succession (1 s,
 2 s, 4 s … 30 s), so a child that cannot start does not spin; once a child has stayed up a while, its next
-death starts again from the first pause. Each death is one line on the console.
+death starts again from the first pause. Each death is one line on the console. The state folder also keeps
+the secrets the stack makes for itself (``state_secret``).
 """
 
 import signal
@@ -13,6 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+
+def state_secret(path: Path, make: Callable[[], str]) -> str:
+    """A development secret kept in the state folder (readable by its owner only), made once."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(make())
+    return path.read_text().strip()
 
 
 @dataclass(frozen=True)
