@@ -107,3 +107,12 @@ def authenticate(engine: Engine, username: str, password: str) -> SignedIn | Non
         user.last_sign_in_at = datetime.now(UTC)
         session.commit()
         return _signed_in(user)
+
+
+def note_sign_in(engine: Engine, username: str) -> None:
+    """Records a sign-in made elsewhere (single sign-on), as ``authenticate`` does for a password."""
+    with Session(engine) as session:
+        user = session.get(ConsoleUser, username)
+        if user is not None:
+            user.last_sign_in_at = datetime.now(UTC)
+            session.commit()

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)  # a session ends this long after sign-in
     console_secure_cookies: bool = False  # True behind HTTPS: cookies are then never sent in clear
     temporal_ui_url: str = ""  # the console links each order to it; default: the dev server's UI port
+    # Single sign-on (OpenID Connect): the identity provider says who someone is, console users what they may do.
+    console_oidc_issuer: str = ""  # the issuer URL (discovery at <issuer>/.well-known/openid-configuration)
+    console_oidc_client_id: str = ""
+    console_oidc_client_secret: SecretStr = SecretStr("")  # empty: a public client (PKCE only)
+    console_oidc_username_claim: str = "preferred_username"  # the ID token claim that names a console user
+    console_oidc_provider_name: str = "SSO"  # the button says "Sign in with <this>"
+    console_oidc_redirect_url: str = ""  # default: /sso/callback at the URL the browser used
 
     def resolved_temporal_ui_url(self) -> str:
         return (self.temporal_ui_url or f"http://127.0.0.1:{self.temporal_ui_port}").rstrip("/")

@@ -8,10 +8,11 @@ from pathlib import Path
 from asgi_csrf import asgi_csrf
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,6 +26,7 @@ import o2c.web.console.home as home
 import o2c.web.console.orders as orders
 import o2c.web.console.reporting as reporting
 import o2c.web.console.signin as signin
+import o2c.web.console.sso as sso
 from o2c.client import O2CClient
 from o2c.platform.config import Settings
 from o2c.web.body_limit import BodyLimit, MiB
@@ -60,6 +62,20 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
 
 
+class FormsOnly:
+    """The console's forms are url-encoded (``pages.form`` takes no files). asgi-csrf 0.11 cannot read a
+    multipart body with today's python-multipart (a TypeError: a 500), so such a request is refused first."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and Headers(scope=scope).get("content-type", "").startswith("multipart/"):
+            await PlainTextResponse("The console takes url-encoded forms only.", 415)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not found", "message": "There is nothing here."}, 404)
 
@@ -83,6 +99,7 @@ def create_app(
     app = Starlette(
         routes=[
             *signin.routes,
+            *sso.routes,
             *home.routes,
             *credit.routes,
             *cash_application.routes,
@@ -108,6 +125,7 @@ def create_app(
     )
     app.state.console = console
     app.state.throttle = signin.Throttle()
+    app.state.sso = sso.registry(settings)  # None without O2C_CONSOLE_OIDC_ISSUER
     protected = asgi_csrf(
         app,
         signing_secret=secret,
@@ -115,4 +133,4 @@ def create_app(
         cookie_secure=settings.console_secure_cookies,
         cookie_samesite="Strict",
     )
-    return SecurityHeaders(BodyLimit(protected, max_bytes=1 * MiB))
+    return SecurityHeaders(BodyLimit(FormsOnly(protected), max_bytes=1 * MiB))

@@ -2,6 +2,7 @@
 paging, and sending a decision through the workflow's own update with the user as its ``by``."""
 
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -84,13 +85,31 @@ def current_user(request: Request) -> SignedIn | None:
     return user
 
 
+def start_session(request: Request, username: str) -> None:
+    """The session of a signed-in user, the same after a password or a single sign-on. It ends
+    ``console_session_hours`` after this moment however busy it is: the cookie is re-signed whenever the
+    session changes (a flash message), so its own timestamp is not the sign-in's."""
+    request.session.clear()
+    request.session["user"] = username
+    request.session["since"] = int(time.time())
+
+
+def _session_username(request: Request) -> str | None:
+    since = request.session.get("since")
+    hours = state(request).settings.console_session_hours
+    if not isinstance(since, int) or time.time() - since > hours * 3600:
+        return None
+    username = request.session.get("user")
+    return username if isinstance(username, str) else None
+
+
 def requires(permission: Permission) -> Callable[[Endpoint], Endpoint]:
     """Every console endpoint: no session, to the sign-in page; a role without the permission, 403."""
 
     def wrap(endpoint: Endpoint) -> Endpoint:
         @wraps(endpoint)
         async def guarded(request: Request) -> Response:
-            username = request.session.get("user")
+            username = _session_username(request)
             user = await run_in_threadpool(find_user, state(request).engine, username) if username else None
             if user is None:
                 request.session.clear()

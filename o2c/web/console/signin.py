@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from o2c.access import authenticate
-from o2c.web.console.pages import form, render, state, text
+from o2c.web.console.pages import form, render, start_session, state, text
 
 WINDOW_SECONDS = 300.0
 MAX_FAILURES = 5
@@ -69,8 +69,7 @@ async def login(request: Request) -> Response:
             status_code=401,
         )
     throttle.succeeded(*keys)
-    request.session.clear()
-    request.session["user"] = user.username
+    start_session(request, user.username)
     return RedirectResponse(_next(request, text(data, "next")), status_code=303)
 
 
