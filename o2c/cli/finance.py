@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 from o2c.cli.common import run_client
+from o2c.cli.contacts import add_contact_command
 from o2c.cli.customers import add_customer_command
 
 DECISIONS = [
@@ -118,3 +119,4 @@ def add_finance_commands(sub: Any) -> None:
     statement.add_argument("--request-id", help="makes a repeat of this request harmless")
     statement.set_defaults(run=cmd_statement)
     add_customer_command(actions)
+    add_contact_command(actions)

@@ -135,7 +135,8 @@ def requires(permission: Permission) -> Callable[[Endpoint], Endpoint]:
 
 
 def flash(request: Request, kind: str, message: str) -> None:
-    request.session.setdefault("flash", []).append({"kind": kind, "message": message})
+    # A new list: the session notices an assignment, not an append to the list it already holds.
+    request.session["flash"] = [*request.session.get("flash", []), {"kind": kind, "message": message}]
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
