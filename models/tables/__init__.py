@@ -16,6 +16,7 @@ from models.tables.ledger import LedgerEntry
 from models.tables.orders import Order, OrderLine
 from models.tables.outbox import AuditEntry, EmailOutbox, WebhookEvent
 from models.tables.payments import CardCharge, Chargeback, Payment, PaymentApplication, Refund
+from models.tables.portal import PortalSignInLink
 
 __all__ = [
     "ApprovalLimit",
@@ -47,6 +48,7 @@ __all__ = [
     "OrderLine",
     "Payment",
     "PaymentApplication",
+    "PortalSignInLink",
     "Refund",
     "Shipment",
     "ShipmentLine",

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.tables.base import utc_column
@@ -23,11 +23,17 @@ class BankStatement(SQLModel, table=True):
     imported_at: datetime = Field(sa_column=utc_column())
 
 
+WAITING = text("unapplied_minor > 0")  # money left on it: the cash-application queue
+
+
 class CashReceipt(SQLModel, table=True):
     """Money received that cash application works on: a bank statement line, or a card payment no open order
     took. Booked to unapplied cash when it arrives; applications move it to receivables."""
 
     __tablename__ = "cash_receipts"
+    __table_args__ = (  # the exception queue, oldest first: a few thousand receipts of hundreds of thousands
+        Index("ix_cash_receipts_waiting", "booked_on", "id", postgresql_where=WAITING, sqlite_where=WAITING),
+    )
     id: str = Field(primary_key=True, max_length=64)
     source: str = Field(max_length=10, description="bank or stripe")
     statement_key: str | None = Field(default=None, foreign_key="bank_statements.key", index=True, max_length=32)

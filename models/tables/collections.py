@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.tables.base import utc_column
@@ -40,7 +40,16 @@ class CollectionTask(SQLModel, table=True):
 
 class Dispute(SQLModel, table=True):
     __tablename__ = "disputes"
-    __table_args__ = (UniqueConstraint("order_id", "dispute_id"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "dispute_id"),
+        Index(
+            "ix_disputes_open",
+            "opened_at",
+            "id",
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
     dispute_id: str = Field(max_length=64)

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Text
+from sqlalchemy import BigInteger, Index, Text
 from sqlmodel import Field, SQLModel
 
 from models.tables.base import utc_column
@@ -12,6 +12,7 @@ class CreditDecision(SQLModel, table=True):
     """Every credit decision, by the engine or by finance, with the figures it was taken on."""
 
     __tablename__ = "credit_decisions"
+    __table_args__ = (Index("ix_credit_decisions_customer_newest", "customer_id", "id"),)  # a customer's latest
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
     order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)

@@ -2,14 +2,25 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Index, UniqueConstraint, func, literal_column
 from sqlmodel import Field, SQLModel
 
 from models.tables.base import utc_column
 
 
+def _searched(column: str) -> Index:
+    """A case-blind prefix search on ``column``: ``text_pattern_ops`` lets PostgreSQL answer ``LIKE 'x%'``
+    from the index whatever the database's collation."""
+    expression = func.lower(literal_column(column)).label(f"lower_{column}")
+    return Index(f"ix_customers_lower_{column}", expression, postgresql_ops={f"lower_{column}": "text_pattern_ops"})
+
+
 class Customer(SQLModel, table=True):
     __tablename__ = "customers"
+    __table_args__ = (
+        *(_searched(column) for column in ("id", "name", "email", "vat_id")),
+        Index("ix_customers_name", "name", "id"),  # the customer list, by name
+    )
     id: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     email: str = Field(max_length=320)

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, LargeBinary, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from models.tables.base import utc_column
@@ -17,9 +17,34 @@ class NumberSeries(SQLModel, table=True):
     last_value: int = 0
 
 
+OPEN = text("open_minor > 0")
+
+
 class Invoice(SQLModel, table=True):
     __tablename__ = "invoices"
-    __table_args__ = (UniqueConstraint("order_id", "invoice_key"),)
+    __table_args__ = (
+        UniqueConstraint("order_id", "invoice_key"),
+        # Open invoices (a fifth of them): overdue ones by due date, with what aging and the collections
+        # worklist sum (PostgreSQL reads them from the index alone); one customer's; and all by issue date.
+        Index(
+            "ix_invoices_open_due",
+            "due_date",
+            postgresql_where=OPEN,
+            sqlite_where=OPEN,
+            postgresql_include=["customer_id", "currency", "open_minor"],
+        ),
+        Index("ix_invoices_open_customer", "customer_id", "due_date", postgresql_where=OPEN, sqlite_where=OPEN),
+        Index("ix_invoices_customer_issued", "customer_id", "issued_on"),
+        # Cash application's search of open invoices by the start of their number.
+        Index(
+            "ix_invoices_open_number",
+            "number",
+            postgresql_ops={"number": "varchar_pattern_ops"},
+            postgresql_where=OPEN,
+            sqlite_where=OPEN,
+        ),
+        Index("ix_invoices_issued_on", "issued_on", postgresql_include=["currency", "total_minor"]),
+    )
     number: str = Field(primary_key=True, max_length=40)
     order_id: str = Field(foreign_key="orders.id", index=True, max_length=64)
     customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)

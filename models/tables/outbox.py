@@ -2,16 +2,29 @@
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, Text
+from sqlalchemy import DateTime, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from models.tables.base import utc_column
+
+
+def _orderless_key(table: str, key: str) -> Index:
+    """Rows without an order (statements, master data changes), found by a prefix of their key."""
+    orderless = text("order_id IS NULL")
+    return Index(
+        f"ix_{table}_orderless_key",
+        key,
+        postgresql_ops={key: "text_pattern_ops"},
+        postgresql_where=orderless,
+        sqlite_where=orderless,
+    )
 
 
 class EmailOutbox(SQLModel, table=True):
     """Every email we send, keyed so that one business event sends one email."""
 
     __tablename__ = "email_outbox"
+    __table_args__ = (_orderless_key("email_outbox", "key"),)
     key: str = Field(primary_key=True, max_length=200)
     order_id: str | None = Field(default=None, index=True, max_length=64)
     kind: str = Field(max_length=40)
@@ -25,6 +38,7 @@ class EmailOutbox(SQLModel, table=True):
 
 class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
+    __table_args__ = (_orderless_key("audit_log", "dedupe_key"),)
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
     order_id: str | None = Field(default=None, index=True, max_length=64)

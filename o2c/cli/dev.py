@@ -45,6 +45,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "match":
         return int(devtools("match_bench", "bench").bench_match(args.lines, args.invoices, args.seed))
+    if args.what in ("book", "console") and not args.database:
+        raise SystemExit(f"o2c bench {args.what}: give --database postgresql://… (the book's database)")
+    if args.what == "book":
+        book = devtools("book", "bench")
+        size = book.Size(args.customers, args.invoices or 1_000_000, args.open, args.years, args.seed)
+        return int(book.bench_book(args.database, size, args.force))
+    if args.what == "console":
+        bench_console = devtools("console_bench", "bench").bench_console
+        return int(asyncio.run(bench_console(args.database, args.repeat, args.explain)))
     run_bench = devtools("bench", "bench").run_bench
     return asyncio.run(
         run_bench(args.what, args.orders, args.processes, args.concurrency, args.sandbox == "on", args.rounds)
@@ -110,7 +119,7 @@ def add_dev_commands(sub: Any) -> None:
     dev.add_argument("--demo", action="store_true", help="place the demo orders once the stack is up")
     dev.set_defaults(run=cmd_dev)
     bench = sub.add_parser("bench", help="benchmarks that print figures (README: Performance)")
-    bench.add_argument("what", choices=["orders", "idle", "match"])
+    bench.add_argument("what", choices=["orders", "idle", "match", "book", "console"])
     bench.add_argument("--orders", type=int, help="orders to run (orders: 200; idle: 10000)")
     bench.add_argument("--processes", type=int, default=1, help="worker processes")
     bench.add_argument("--concurrency", type=int, default=50, help="orders in flight at once")
@@ -124,8 +133,19 @@ def add_dev_commands(sub: Any) -> None:
         help="workflow sandbox in the worker (off: as docker-compose runs production; README: Performance)",
     )
     bench.add_argument("--lines", type=int, default=1_000_000, help="match: statement lines")
-    bench.add_argument("--invoices", type=int, help="match: open invoices (default: as many as lines)")
-    bench.add_argument("--seed", type=int, default=7, help="match: the generator's seed")
+    bench.add_argument(
+        "--invoices", type=int, help="match: open invoices (default: as many as lines); book: invoices (1,000,000)"
+    )
+    bench.add_argument("--seed", type=int, default=7, help="match, book: the generator's seed")
+    bench.add_argument("--database", help="book, console: the book's PostgreSQL database (postgresql://…)")
+    bench.add_argument("--customers", type=int, default=100_000, help="book: customers")
+    bench.add_argument("--open", type=int, default=200_000, help="book: invoices left open")
+    bench.add_argument("--years", type=int, default=2, help="book: years of invoices, up to today")
+    bench.add_argument("--force", action="store_true", help="book: empty a database that has orders first")
+    bench.add_argument("--repeat", type=int, default=20, help="console: requests per page")
+    bench.add_argument(
+        "--explain", action="store_true", help="console: the three slowest statements of each page, with their plans"
+    )
     bench.set_defaults(run=cmd_bench)
     bench_worker = sub.add_parser("bench-worker", help="the worker `o2c bench` starts: production's plus its floor")
     bench_worker.add_argument("--processes", type=int, help="worker processes on this machine")
