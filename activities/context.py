@@ -10,8 +10,10 @@ from models.activity_io import ErrorType
 
 
 def log(order_id: str | None = None, **extra: Any) -> structlog.stdlib.BoundLogger:
-    info = activity.info()
     logger: structlog.stdlib.BoundLogger = structlog.get_logger("o2c.activity")
+    if not activity.in_activity():  # the outbox called from a web process (the customer portal)
+        return logger.bind(order_id=order_id, **extra)
+    info = activity.info()
     return logger.bind(
         order_id=order_id,
         workflow_id=info.workflow_id,

@@ -102,6 +102,23 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_portal(args: argparse.Namespace) -> int:
+    from activities.email import sendgrid_client
+    from o2c.platform.db import make_engine, migrate
+    from o2c.web.portal import PortalSecretMissing, PortalSettings, create_app
+
+    settings, portal = get_settings(), PortalSettings()
+    engine = make_engine(settings.resolved_database_url())
+    migrate(engine)
+    try:
+        app = create_app(engine, settings, portal, sendgrid_client(settings))
+    except PortalSecretMissing as exc:
+        print(f"o2c portal: {exc}", file=sys.stderr)
+        return 2
+    serve(app, args.port or portal.port)
+    return 0
+
+
 def cmd_migrate(_: argparse.Namespace) -> int:
     from o2c.platform.db import make_engine, migrate
 
@@ -117,6 +134,7 @@ def add_service_commands(sub: Any) -> None:
         ("webhook", cmd_webhook, "run the Stripe webhook receiver"),
         ("codec-server", cmd_codec_server, "decrypt payloads for the Temporal UI (token-protected)"),
         ("console", cmd_console, "run the finance console (web pages for credit, cash, collections)"),
+        ("portal", cmd_portal, "run the customer portal (customers sign in by email, see and download invoices)"),
     ]:
         service = sub.add_parser(name, help=help_text)
         service.add_argument("--port", type=int)

@@ -1,0 +1,80 @@
+"""The customer portal's ASGI app: its own process (``o2c portal``), its own signed session cookie and
+secret, CSRF tokens on every form (asgi-csrf), the console's security headers, and the brand colour as a
+stylesheet of its own (the policy allows no inline styles)."""
+
+from pathlib import Path
+
+from asgi_csrf import asgi_csrf
+from sendgrid import SendGridAPIClient
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+import o2c.web.portal.account as account
+import o2c.web.portal.signin as signin
+from o2c.platform.config import Settings
+from o2c.web.body_limit import BodyLimit
+from o2c.web.console.app import FormsOnly, SecurityHeaders
+from o2c.web.console.signin import Throttle
+from o2c.web.portal.common import PortalState, render, state
+from o2c.web.portal.settings import PortalSettings
+
+STATIC = Path(__file__).parent.parent / "static"
+SESSION_COOKIE = "o2c_portal"
+CSRF_COOKIE = "o2c_portal_csrf"
+
+
+async def brand(request: Request) -> Response:
+    colour = state(request).portal.colour  # validated: #rrggbb
+    css = f":root {{ --portal-brand: {colour}; }}\n"
+    return Response(css, media_type="text/css")
+
+
+async def root(_: Request) -> Response:
+    return RedirectResponse("/portal", status_code=303)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return render(request, "error.html", {"title": "Not found", "message": "There is nothing here."}, 404)
+
+
+def create_app(engine: Engine, settings: Settings, portal: PortalSettings, sendgrid: SendGridAPIClient) -> ASGIApp:
+    secret = portal.resolved_secret()
+    app = Starlette(
+        routes=[
+            *signin.routes,
+            *account.routes,
+            Route("/", root),
+            Route("/portal/brand.css", brand),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie=SESSION_COOKIE,
+                max_age=int(portal.session_hours * 3600),
+                # Lax, not Strict: a sign-in link is opened from a mail client, a navigation from elsewhere.
+                same_site="lax",
+                https_only=portal.secure_cookies,
+            )
+        ],
+        exception_handlers={404: _not_found},
+    )
+    app.state.portal = PortalState(engine=engine, settings=settings, portal=portal, sendgrid=sendgrid)
+    app.state.throttle = Throttle()
+    protected = asgi_csrf(
+        app,
+        signing_secret=secret,
+        cookie_name=CSRF_COOKIE,
+        always_protect={"/portal/sign-in", "/portal/sign-in/link", "/portal/sign-out"},
+        cookie_secure=portal.secure_cookies,
+        cookie_samesite="Lax",
+    )
+    return SecurityHeaders(BodyLimit(FormsOnly(protected), max_bytes=64 * 1024))
