@@ -70,6 +70,9 @@ async def hold_timer_started(stack: ConsoleStack, order_id: str) -> datetime:
 async def test_a_credit_controller_approves_a_hold_in_the_browser(stack: ConsoleStack, page: Any) -> None:
     order_id, handle = await held_order(stack)
     await sign_in(page, stack, Role.CREDIT_CONTROLLER)
+    held = page.locator("#queue-credit-holds .count")
+    assert "1 waiting" in await held.inner_text()
+    await screenshot(page, "home")
     await page.goto(f"{stack.url}/credit-holds")
     hold = page.locator(f"#hold-{order_id}")
     shown = await hold.inner_text()

@@ -3,14 +3,13 @@
 from typing import Any
 
 from o2c.access import Role
-from tests.console.browser import screenshot, sign_in
+from tests.console.browser import sign_in
 from tests.console.conftest import ConsoleStack
 
 
 async def test_each_role_signs_in_and_sees_the_work_queues(stack: ConsoleStack, page: Any) -> None:
     await sign_in(page, stack, Role.CREDIT_CONTROLLER)
     assert await page.get_by_role("heading", name="Work queues").is_visible()
-    await screenshot(page, "home")
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(f"{stack.url}/login")
     await page.goto(f"{stack.url}/")
