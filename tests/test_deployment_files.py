@@ -14,6 +14,8 @@ import yaml
 from models.search_attributes import CLI_TYPES
 from o2c.platform.config import Settings
 from o2c.web.console import create_app
+from o2c.web.portal import PortalSettings
+from o2c.web.portal import create_app as portal_app
 from tests.support import BackgroundServer, Database, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +36,7 @@ def test_services_present() -> None:
         "webhook",
         "codec-server",
         "console",
+        "portal",
     } <= set(SERVICES)
 
 
@@ -69,6 +72,9 @@ def test_environment_names_are_settings_the_code_reads() -> None:
         for variable in SERVICES[name]["environment"]:
             assert variable in known, f"{name} sets {variable}, which nothing reads"
     assert "O2C_DATABASE_URL" in SERVICES["worker"]["environment"]
+    portal = {f"O2C_PORTAL_{field.upper()}" for field in PortalSettings.model_fields}
+    for variable in SERVICES["portal"]["environment"]:
+        assert variable in known | portal, f"portal sets {variable}, which nothing reads"
 
 
 def test_search_attributes_created() -> None:
@@ -96,11 +102,27 @@ def test_console_service() -> None:
     assert console["restart"] == "unless-stopped"
 
 
-def _health_probe(port: int) -> list[str]:
-    """The console's health check as compose runs it inside the container, aimed at ``port``."""
-    test = SERVICES["console"]["healthcheck"]["test"]
-    assert test[:3] == ["CMD", "python", "-c"] and "http://127.0.0.1:8430/login" in test[3]
-    return [sys.executable, "-c", test[3].replace(":8430/", f":{port}/")]
+def test_portal_service() -> None:
+    """Like the console: its own port and secret (no default), Temporal for customers' decisions."""
+    portal = SERVICES["portal"]
+    assert portal["command"] == ["o2c", "portal", "--port", "8440"]
+    assert "8440:8440" in portal["ports"] and PortalSettings.model_fields["port"].default == 8440
+    environment = portal["environment"]
+    assert environment["O2C_BIND_HOST"] == "0.0.0.0"
+    assert environment["O2C_PORTAL_SECRET"].startswith("${O2C_PORTAL_SECRET:?")
+    assert environment["O2C_PORTAL_PUBLIC_URL"] == "${O2C_PORTAL_PUBLIC_URL:-http://localhost:8440}"
+    assert environment["O2C_PORTAL_SECURE_COOKIES"] == "${O2C_PORTAL_SECURE_COOKIES:-false}"
+    assert "O2C_DATABASE_URL" in environment and "TEMPORAL_ADDRESS" in environment
+    assert portal["depends_on"] == SERVICES["console"]["depends_on"]
+    assert portal["restart"] == "unless-stopped"
+
+
+def _health_probe(port: int, service: str = "console", path: str = "/login") -> list[str]:
+    """A service's health check as compose runs it inside the container, aimed at ``port``."""
+    test = SERVICES[service]["healthcheck"]["test"]
+    published = SERVICES[service]["command"][-1]
+    assert test[:3] == ["CMD", "python", "-c"] and f"http://127.0.0.1:{published}{path}" in test[3]
+    return [sys.executable, "-c", test[3].replace(f":{published}/", f":{port}/")]
 
 
 async def test_console_health_check_passes_on_the_sign_in_page_and_fails_without_it(sqlite_db: Database) -> None:
@@ -110,6 +132,18 @@ async def test_console_health_check_passes_on_the_sign_in_page_and_fails_without
         up = await asyncio.to_thread(subprocess.run, _health_probe(port), capture_output=True, timeout=30)
     assert up.returncode == 0, up.stderr
     down = await asyncio.to_thread(subprocess.run, _health_probe(port), capture_output=True, timeout=30)
+    assert down.returncode != 0
+
+
+async def test_portal_health_check_passes_on_the_sign_in_page_and_fails_without_it(sqlite_db: Database) -> None:
+    settings = Settings(database_url=sqlite_db.url)  # type: ignore[arg-type]
+    portal = PortalSettings(secret="a-portal-secret-for-this-test-0123456789")  # type: ignore[arg-type]
+    port = free_port()
+    probe = _health_probe(port, "portal", "/portal/sign-in")
+    async with BackgroundServer(portal_app(sqlite_db.engine, settings, portal, None), port):  # type: ignore[arg-type]
+        up = await asyncio.to_thread(subprocess.run, probe, capture_output=True, timeout=30)
+    assert up.returncode == 0, up.stderr
+    down = await asyncio.to_thread(subprocess.run, probe, capture_output=True, timeout=30)
     assert down.returncode != 0
 
 
@@ -138,7 +172,7 @@ def test_the_package_installs_every_file_the_code_reads() -> None:
 def test_the_image_takes_the_console_pages() -> None:
     ignored = [line.strip().strip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()]
     ignored = [line for line in ignored if line and not line.startswith("#")]
-    for kept in ("o2c/web/static", "o2c/web/console/templates"):
+    for kept in ("o2c/web/static", "o2c/web/console/templates", "o2c/web/portal/templates"):
         assert not [i for i in ignored if kept.startswith(i) or i.startswith(kept)], f".dockerignore drops {kept}"
     copies = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY")]
     assert "o2c" in copies

@@ -1,5 +1,5 @@
 """README command 1 (``o2c dev --demo``): its supervisor, its secrets, its demo users, and the whole stack end
-to end, the finance console included."""
+to end, the finance console and the customer portal included."""
 
 import asyncio
 import os
@@ -32,6 +32,8 @@ from o2c.devtools.supervisor import RestartPolicy, Supervisor
 from o2c.platform.config import Settings
 from o2c.platform.db import make_engine
 from o2c.platform.temporal import connect
+from o2c.web.portal import PortalSettings
+from o2c.web.portal.app import CSRF_COOKIE as PORTAL_CSRF
 from tests.harness import eventually
 from tests.support import Database, binary, free_port
 
@@ -110,12 +112,13 @@ def test_a_child_that_keeps_dying_waits_longer_each_time_up_to_the_cap(
     [
         ("O2C_PAYMENT_LINK_SECRET", "payment-link-secret", Settings.resolved_payment_link_secret),
         ("O2C_CONSOLE_SECRET", "console-secret", Settings.resolved_console_secret),
+        ("O2C_PORTAL_SECRET", "portal-secret", lambda s: PortalSettings(_env_file=None).resolved_secret(s.state_dir)),
     ],
 )
 def test_the_dev_stack_makes_a_secret_per_state_folder(
     variable: str, file: str, resolved: Callable[[Settings], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The pay-link secret (links in emails) and the console's (sessions, CSRF tokens)."""
+    """The pay-link secret (links in emails), the console's and the portal's (sessions, CSRF tokens)."""
     monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("O2C_BIND_HOST", "0.0.0.0")
     first = DevStack(Settings(state_dir=tmp_path / "a", _env_file=None))  # type: ignore[call-arg]
@@ -179,6 +182,7 @@ PORT_SETTINGS = (
     "O2C_WEBHOOK_PORT",
     "O2C_CODEC_PORT",
     "O2C_CONSOLE_PORT",
+    "O2C_PORTAL_PORT",
 )
 # Where `o2c dev --demo` leaves each demo order (o2c/demo.py drives each through a different life).
 DEMO_STATES = {
@@ -282,6 +286,33 @@ def _a_demo_user_signs_in_and_sees_work_in_every_queue(stdout: str) -> None:
         assert {title: n for title, n in counts.items() if n == "0"} == {}, counts
 
 
+def _the_printed_portal_link_signs_in_once_and_shows_the_demo_customers_invoices(stdout: str, state: Path) -> None:
+    """The portal link ``o2c dev --demo`` printed, opened as a browser would: the page asks for a click, the
+    click signs in as the demo customer, whose open invoices (read from the database) are listed; the same
+    link a second time signs nobody in."""
+    portal = re.search(r"Customer portal: (\S+)/portal", stdout)
+    link = re.search(r"^    (http://\S+/portal/link/(\S+))$", stdout, re.M)
+    assert portal and link, stdout
+    assert "works once, for 30 minutes" in stdout
+    engine = make_engine(Settings(state_dir=state, _env_file=None).resolved_database_url())  # type: ignore[call-arg]
+    try:
+        with Session(engine) as session:
+            query = select(Invoice.number).where(Invoice.customer_id == "INITECH", col(Invoice.open_minor) > 0)
+            numbers = session.exec(query).all()
+    finally:
+        engine.dispose()
+    assert numbers, "the demo customer has no open invoice"
+    with httpx.Client(base_url=portal[1], timeout=10) as http:
+        assert http.get(link[1]).status_code == 200
+        data = {"token": link[2], "csrftoken": http.cookies[PORTAL_CSRF]}
+        signed_in = http.post("/portal/sign-in/link", data=data)
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/portal", signed_in.text
+        home = http.get("/portal")
+        assert home.status_code == 200 and "Initech" in home.text
+        assert all(number in home.text for number in numbers), (numbers, home.text[-3000:])
+        assert http.post("/portal/sign-in/link", data=data).status_code == 400  # used up
+
+
 def _is_worker(process: psutil.Process) -> bool:
     try:
         return process.cmdline()[-1:] == ["worker"]
@@ -337,6 +368,7 @@ def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops
         _the_ui_may_call_the_codec_server(ports["O2C_CODEC_PORT"], ports["O2C_TEMPORAL_UI_PORT"])
         _demo_work_waits_in_the_database(state)
         _a_demo_user_signs_in_and_sees_work_in_every_queue(out.read_text())
+        _the_printed_portal_link_signs_in_once_and_shows_the_demo_customers_invoices(out.read_text(), state)
 
         # A child that dies comes back, and the console says so.
         worker = next(p for p in children() if _is_worker(p))
@@ -356,7 +388,7 @@ def test_readme_command_1_comes_up_runs_the_demo_restarts_a_dead_child_and_stops
         code = dev.wait(timeout=60)
 
     assert code == 0, err.read_text()[-2000:]
-    assert len(seen) >= 8  # Temporal, codec server, localstripe, sink, webhook, worker (twice), console
+    assert len(seen) >= 9  # Temporal, codec server, localstripe, sink, webhook, worker (twice), console, portal
     _nothing_left(seen.values(), ports.values())
 
 

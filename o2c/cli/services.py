@@ -104,14 +104,20 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_portal(args: argparse.Namespace) -> int:
     from activities.email import sendgrid_client
+    from o2c.client import O2CClient
     from o2c.platform.db import make_engine, migrate
+    from o2c.platform.temporal import connect
     from o2c.web.portal import PortalSecretMissing, PortalSettings, create_app
 
     settings, portal = get_settings(), PortalSettings()
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
+
+    async def client() -> O2CClient:  # a customer's dispute or promise is the order workflow's decision
+        return O2CClient(await connect())
+
     try:
-        app = create_app(engine, settings, portal, sendgrid_client(settings))
+        app = create_app(engine, settings, portal, sendgrid_client(settings), connect=client)
     except PortalSecretMissing as exc:
         print(f"o2c portal: {exc}", file=sys.stderr)
         return 2

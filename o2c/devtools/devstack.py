@@ -2,10 +2,10 @@
 
 Starts, in order and each only once the previous one answers: the Temporal dev server with its UI (state
 in a SQLite file under the state folder, our search attributes registered), localstripe, the SendGrid
-sink, the Stripe webhook receiver (registered with localstripe), then the worker and the finance console
-side by side, every one listening on 127.0.0.1 only. A child that dies is started again (``o2c.devtools.supervisor``:
-pauses from 1 s doubling to 30 s); Ctrl-C (or SIGTERM) stops every child it started. Starting again
-reuses the state folder, so workflows in flight carry on.
+sink, the Stripe webhook receiver (registered with localstripe), then the worker, the finance console and
+the customer portal side by side, every one listening on 127.0.0.1 only. A child that dies is started
+again (``o2c.devtools.supervisor``: pauses from 1 s doubling to 30 s); Ctrl-C (or SIGTERM) stops every
+child it started. Starting again reuses the state folder, so workflows in flight carry on.
 """
 
 import asyncio
@@ -28,6 +28,7 @@ from o2c.devtools.supervisor import Child, RestartPolicy, Supervisor, state_secr
 from o2c.platform.codec import new_key_spec
 from o2c.platform.config import Settings
 from o2c.platform.temporal import connect
+from o2c.web.portal.settings import SECRET_FILE, PortalSettings
 
 log = structlog.get_logger("o2c.dev")
 READY_TIMEOUT = 90.0
@@ -98,6 +99,16 @@ class DevStack:
         console = (given and settings.console_secret.get_secret_value()) or state_secret(
             self.state / "console-secret", lambda: secrets.token_urlsafe(32)
         )
+        # The portal's secret signs customers' sessions and CSRF tokens: likewise one per state folder.
+        portal = PortalSettings()
+        self.portal = portal.model_copy(
+            update={
+                "secret": SecretStr(
+                    portal.secret.get_secret_value()
+                    or state_secret(self.state / SECRET_FILE, lambda: secrets.token_urlsafe(32))
+                )
+            }
+        )
         self.settings = settings.model_copy(
             update={
                 "payload_keys": SecretStr(keys),
@@ -115,6 +126,13 @@ class DevStack:
     @property
     def console_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.console_port}"
+
+    @property
+    def portal_url(self) -> str:
+        """Where sign-in links point: O2C_PORTAL_PUBLIC_URL when given, else the port the portal listens on."""
+        if "public_url" in self.portal.model_fields_set:
+            return self.portal.public_url.rstrip("/")
+        return f"http://127.0.0.1:{self.portal.port}"
 
     @property
     def codec_endpoint(self) -> str:
@@ -139,6 +157,9 @@ class DevStack:
             "O2C_CODEC_TOKEN": s.codec_token.get_secret_value(),
             "O2C_PAYMENT_LINK_SECRET": s.payment_link_secret.get_secret_value(),
             "O2C_CONSOLE_SECRET": s.console_secret.get_secret_value(),
+            "O2C_PORTAL_SECRET": self.portal.secret.get_secret_value(),
+            "O2C_PORTAL_PORT": str(self.portal.port),
+            "O2C_PORTAL_PUBLIC_URL": self.portal_url,
             "O2C_TEMPORAL_UI_URL": s.resolved_temporal_ui_url(),  # the console links each order to the UI
             "O2C_BIND_HOST": "127.0.0.1",  # even when the shell exports another (as deployments do)
             "O2C_CODEC_UI_ORIGINS": json.dumps(ui_origins),
@@ -161,6 +182,7 @@ class DevStack:
             (s.webhook_port, "Stripe webhook receiver", "O2C_WEBHOOK_PORT"),
             (s.codec_port, "codec server", "O2C_CODEC_PORT"),
             (s.console_port, "finance console", "O2C_CONSOLE_PORT"),
+            (self.portal.port, "customer portal", "O2C_PORTAL_PORT"),
         ]:
             check_port_free(port, what, setting)
 
@@ -207,14 +229,17 @@ class DevStack:
         await wait_until("webhook receiver", lambda: _http_ok(f"http://127.0.0.1:{s.webhook_port}/health"), webhook)
         await self.register_webhook()
         worker = self.spawn("worker", [o2c, self.worker_command])
-        # The console needs Temporal and the database, not the worker: both start at once.
+        # The console and the portal need Temporal and the database, not the worker: all start at once.
         console = self.spawn("console", [o2c, "console", "--port", str(s.console_port)])
+        portal = self.spawn("portal", [o2c, "portal", "--port", str(self.portal.port)])
 
         async def worker_ready() -> bool:
             return "worker started" in (self.state / "worker.log").read_text(errors="replace")
 
         await wait_until("worker", worker_ready, worker)
         await wait_until("finance console", lambda: _http_ok(f"{self.console_url}/login", exactly=200), console)
+        portal_up = f"http://127.0.0.1:{self.portal.port}/portal/sign-in"
+        await wait_until("customer portal", lambda: _http_ok(portal_up, exactly=200), portal)
 
     async def localstripe_ready(self) -> bool:
         s = self.settings
@@ -281,12 +306,14 @@ async def _http_ok(url: str, auth: str | None = None, exactly: int | None = None
 
 async def _bring_up(stack: DevStack, with_demo: bool) -> None:
     from o2c.devtools.demo_console import DemoUsers, add_demo_users, console_lines
+    from o2c.devtools.demo_portal import DemoSignIn, demo_sign_in, portal_lines
 
     s = stack.settings
     await stack.start()
     ui = f"http://localhost:{s.temporal_ui_port}"
     print(f"\no2c is running. Temporal UI: {ui}/namespaces/default/workflows", flush=True)
     users: DemoUsers | None = None
+    sign_in: DemoSignIn | None = None
     if with_demo:
         from o2c.devtools.demo import run_demo
         from o2c.platform.db import make_engine
@@ -298,6 +325,11 @@ async def _bring_up(stack: DevStack, with_demo: bool) -> None:
             engine.dispose()
         client = await connect(f"127.0.0.1:{s.temporal_port}", s)
         await run_demo(client, s)
+        engine = make_engine(s.resolved_database_url())
+        try:
+            sign_in = await asyncio.to_thread(demo_sign_in, engine, stack.portal_url)
+        finally:
+            engine.dispose()
         print(
             f"\nDemo orders placed. In the Temporal UI ({ui}) open Workflows and filter with\n"
             '  OrderStatus="PAID"   or   OrderStatus="DISPUTED"   or   CustomerId="ACME"\n'
@@ -306,6 +338,7 @@ async def _bring_up(stack: DevStack, with_demo: bool) -> None:
             flush=True,
         )
     print(console_lines(stack.console_url, users), flush=True)
+    print(portal_lines(stack.portal_url, sign_in), flush=True)
     print(
         f"\nEmails: http://127.0.0.1:{s.sendgrid_sink_port}/_sink/messages · "
         f"state and logs: {stack.state} · Ctrl-C stops everything.",

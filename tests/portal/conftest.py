@@ -227,3 +227,7 @@ async def phone(browser: Any) -> AsyncIterator[Any]:
         yield await context.new_page()
     finally:
         await context.close()
+
+
+# The portal with a real worker, for what customers decide (tests/portal/test_talk.py).
+from tests.portal.workflow_stack import portal_env, talk  # noqa: E402, F401

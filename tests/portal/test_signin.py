@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from models.tables import EmailOutbox, PortalSignInLink
 from o2c.platform.db import snapshot, transaction
-from o2c.web.portal.links import issue_links, token_hash
+from o2c.web.portal.links import issue_link_for, issue_links, token_hash
 from o2c.web.portal.mail import send_sign_in_link
 from tests.portal.conftest import ACME, PortalStack, recipient, text_of
 from tests.support import RecordingSendGrid
@@ -110,3 +110,15 @@ def test_a_retried_sign_in_email_is_sent_once(stack: PortalStack) -> None:
     for _ in range(2):  # a 503 and its retry, then the whole send again: one email
         send_sign_in_link(stack.db.engine, stack.settings, sendgrid, link, "http://portal.test/portal/link/x", 30)  # type: ignore[arg-type]
     assert [recipient(m) for m in sendgrid.sent] == [ACME]
+
+
+async def test_a_link_issued_for_one_customer_signs_in_as_them_once(stack: PortalStack) -> None:
+    """What ``o2c dev --demo`` prints: a link made for a customer id, to their billing email."""
+    assert issue_link_for(stack.db.engine, "NOBODY", 30) is None
+    link = issue_link_for(stack.db.engine, "C1", 30)
+    assert link is not None and (link.customer_id, link.email) == ("C1", ACME)
+    http = stack.http()
+    answer = await stack.use_link(http, f"http://portal.test/portal/link/{link.token}")
+    assert answer.status_code == 303 and "Initech" in (await http.get("/portal")).text
+    assert (await stack.use_link(stack.http(), f"http://portal.test/portal/link/{link.token}")).status_code == 400
+    assert stack.mail.sent == []  # issued, not emailed

@@ -9,6 +9,7 @@ from models.tables import Customer
 from o2c.web.console.pages import page_number, paged
 from o2c.web.portal.book import archived, credit_notes, open_invoices, paid_invoices
 from o2c.web.portal.common import read, render, signed_in, state
+from o2c.web.portal.standing import standings, today
 
 PER_PAGE = 25
 
@@ -21,12 +22,16 @@ def _customer(request: Request) -> Customer:
 @signed_in
 async def home(request: Request) -> Response:
     settings = state(request).settings
-    invoices = await read(request, open_invoices, _customer(request).id)
+    customer_id = _customer(request).id
+    invoices = await read(request, open_invoices, customer_id)
+    orders = sorted({invoice.order_id for invoice in invoices})
+    standing = await read(request, standings, customer_id, orders, today())
     totals: dict[str, int] = {}
     for invoice in invoices:
         totals[invoice.currency] = totals.get(invoice.currency, 0) + invoice.open_minor
     bank = {"name": settings.seller_name, "iban": settings.seller_iban, "bic": settings.seller_bic}
-    return render(request, "home.html", {"invoices": invoices, "totals": sorted(totals.items()), "bank": bank})
+    context = {"invoices": invoices, "standing": standing, "totals": sorted(totals.items()), "bank": bank}
+    return render(request, "home.html", context)
 
 
 @signed_in

@@ -2,6 +2,8 @@
 secret, CSRF tokens on every form (asgi-csrf), the console's security headers, and the brand colour as a
 stylesheet of its own (the policy allows no inline styles)."""
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from asgi_csrf import asgi_csrf
@@ -18,6 +20,8 @@ from starlette.types import ASGIApp
 
 import o2c.web.portal.account as account
 import o2c.web.portal.signin as signin
+import o2c.web.portal.talk as talk
+from o2c.client import O2CClient
 from o2c.platform.config import Settings
 from o2c.web.body_limit import BodyLimit
 from o2c.web.console.app import FormsOnly, SecurityHeaders
@@ -44,12 +48,29 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not found", "message": "There is nothing here."}, 404)
 
 
-def create_app(engine: Engine, settings: Settings, portal: PortalSettings, sendgrid: SendGridAPIClient) -> ASGIApp:
-    secret = portal.resolved_secret()
+def create_app(
+    engine: Engine,
+    settings: Settings,
+    portal: PortalSettings,
+    sendgrid: SendGridAPIClient,
+    o2c: O2CClient | None = None,
+    connect: Callable[[], Awaitable[O2CClient]] | None = None,
+) -> ASGIApp:
+    """The portal. Give it a client (tests), or ``connect`` to make one at startup (``o2c portal``)."""
+    secret = portal.resolved_secret(settings.state_dir)
+    shared = PortalState(engine=engine, settings=settings, portal=portal, sendgrid=sendgrid, o2c=o2c)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if shared.o2c is None and connect is not None:
+            shared.o2c = await connect()
+        yield
+
     app = Starlette(
         routes=[
             *signin.routes,
             *account.routes,
+            *talk.routes,
             Route("/", root),
             Route("/portal/brand.css", brand),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -66,8 +87,9 @@ def create_app(engine: Engine, settings: Settings, portal: PortalSettings, sendg
             )
         ],
         exception_handlers={404: _not_found},
+        lifespan=lifespan,
     )
-    app.state.portal = PortalState(engine=engine, settings=settings, portal=portal, sendgrid=sendgrid)
+    app.state.portal = shared
     app.state.throttle = Throttle()
     protected = asgi_csrf(
         app,

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from o2c.client import O2CClient
 from o2c.platform.config import Settings
 from o2c.web.console.pages import money
 from o2c.web.portal.book import find_customer
@@ -36,6 +37,12 @@ class PortalState:
     settings: Settings
     portal: PortalSettings
     sendgrid: SendGridAPIClient
+    o2c: O2CClient | None = None  # decisions (a dispute, a promise) go to the order's workflow through it
+
+    def client(self) -> O2CClient:
+        if self.o2c is None:
+            raise RuntimeError("the portal is not connected to Temporal yet")
+        return self.o2c
 
 
 def state(request: Request) -> PortalState:

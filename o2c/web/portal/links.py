@@ -45,10 +45,24 @@ def customers_for_email(engine: Engine, email: str) -> list[Customer]:
 
 def issue_links(engine: Engine, email: str, minutes: int, now: datetime | None = None) -> list[IssuedLink]:
     """One new link per customer the address belongs to; none for an unknown address."""
-    now = now or datetime.now(UTC)
     customers = customers_for_email(engine, email)
-    if not customers:
-        return []
+    return _issue(engine, customers, email.strip(), minutes, now) if customers else []
+
+
+def issue_link_for(engine: Engine, customer_id: str, minutes: int, now: datetime | None = None) -> IssuedLink | None:
+    """A new link for one customer, as if sent to their billing email (``o2c dev --demo`` prints one)."""
+    with snapshot(engine) as session:
+        customer = session.get(Customer, customer_id)
+    if customer is None:
+        return None
+    [link] = _issue(engine, [customer], customer.billing_email or customer.email, minutes, now)
+    return link
+
+
+def _issue(
+    engine: Engine, customers: list[Customer], email: str, minutes: int, now: datetime | None
+) -> list[IssuedLink]:
+    now = now or datetime.now(UTC)
     tokens = {c.id: secrets.token_urlsafe(32) for c in customers}
 
     def write(session: Session) -> list[IssuedLink]:
@@ -57,7 +71,7 @@ def issue_links(engine: Engine, email: str, minutes: int, now: datetime | None =
             row = PortalSignInLink(
                 token_sha256=token_hash(tokens[customer.id]),
                 customer_id=customer.id,
-                email=email.strip(),
+                email=email,
                 created_at=now,
                 expires_at=now + timedelta(minutes=minutes),
             )

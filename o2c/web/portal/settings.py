@@ -1,8 +1,12 @@
 """The portal's own settings (``O2C_PORTAL_*``): its secret, where it is served, how long links and sessions
 last, and its colour. The seller's name and bank details are the core settings' (``O2C_SELLER_*``)."""
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE = "portal-secret"  # noqa: S105  (the file the dev stack keeps it in, not a secret)
 
 
 class PortalSecretMissing(RuntimeError):
@@ -22,8 +26,12 @@ class PortalSettings(BaseSettings):
     secure_cookies: bool = False  # True behind HTTPS
     colour: str = Field(default="#1d4ed8", pattern=r"^#[0-9a-fA-F]{6}$")  # the brand colour: links and buttons
 
-    def resolved_secret(self) -> str:
+    def resolved_secret(self, state_dir: Path | None = None) -> str:
+        """``O2C_PORTAL_SECRET``; without it, the secret the dev stack made in ``state_dir`` (``o2c dev``)."""
         secret = self.secret.get_secret_value()
+        made = state_dir / SECRET_FILE if state_dir is not None else None
+        if not secret and made is not None and made.is_file():
+            secret = made.read_text().strip()
         if len(secret) < 32:
             raise PortalSecretMissing(
                 "set O2C_PORTAL_SECRET (32 characters or more, e.g. `python -c 'import secrets; "
