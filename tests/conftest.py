@@ -105,3 +105,22 @@ def localstripe() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One dev server for the whole run (integration, console and portal tests), in real time: each test
+    has its own task queue. Our search attributes are registered at start."""
+    extra = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
+    for name, kind in search_attributes.CLI_TYPES.items():
+        extra += ["--search-attribute", f"{name}={kind}"]
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=binary("temporal"),
+        dev_server_extra_args=extra,
+        ui=False,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()

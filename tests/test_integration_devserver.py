@@ -19,20 +19,18 @@ from activities.invoicing import InvoicingActivities
 from activities.payments import stripe_client
 from models.activity_io import EmailKind, IssueInvoice, SendEmail
 from models.contract import OrderStatus, PaymentMethod, ShipmentDispatched, ShippedLine
-from models.search_attributes import CLI_TYPES
 from models.tables import CardCharge, EmailOutbox, Invoice, LedgerEntry, WebhookEvent
 from o2c.cli import dev as cli
 from o2c.client import O2CClient
 from o2c.devtools.sendgrid_sink import create_app as sink_app
 from o2c.platform.config import Settings
 from o2c.platform.db import transaction
-from o2c.platform.temporal import DATA_CONVERTER
 from o2c.web.paylink import PayPage
 from o2c.web.webhook import HANDLED_EVENTS
 from o2c.web.webhook import create_app as webhook_app
 from tests.harness import eventually, running_worker
 from tests.seed import add_customer, add_shipped_order
-from tests.support import BackgroundServer, Database, binary, free_port, sample_order
+from tests.support import BackgroundServer, Database, free_port, sample_order
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec_test_integration"
@@ -53,24 +51,6 @@ async def localstripe_webhook(http: httpx.AsyncClient, localstripe: str, webhook
         yield
     finally:
         await http.delete(url, auth=("sk_test_x", ""))
-
-
-@pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One dev server for the integration tests, our search attributes registered at start."""
-    extra = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
-    for name, kind in CLI_TYPES.items():
-        extra += ["--search-attribute", f"{name}={kind}"]
-    env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_extra_args=extra,
-        ui=False,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
 
 
 async def test_card_order_paid_end_to_end(

@@ -20,14 +20,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from models.money import to_minor
-from models.search_attributes import CLI_TYPES
 from o2c.access import Role, add_user, set_limit
 from o2c.client import O2CClient
 from o2c.platform.config import Settings
-from o2c.platform.temporal import DATA_CONVERTER
 from o2c.web.console import create_app
 from tests.harness import running_worker
-from tests.support import BackgroundServer, Database, FakeStripe, RecordingSendGrid, binary, free_port
+from tests.support import BackgroundServer, Database, FakeStripe, RecordingSendGrid, free_port
 
 CHROMIUM = os.environ.get("O2C_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "demo-password-for-tests"
@@ -71,24 +69,6 @@ class ConsoleStack:
         return await http.post(path, data=form)
 
 
-@pytest.fixture(scope="session")
-async def console_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One dev server for the console tests (real time: a person's clicks take real time)."""
-    extra = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
-    for name, kind in CLI_TYPES.items():
-        extra += ["--search-attribute", f"{name}={kind}"]
-    env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_extra_args=extra,
-        ui=False,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 def add_users(db: Database) -> dict[Role, str]:
     users = {}
     for role in Role:
@@ -102,15 +82,13 @@ def add_users(db: Database) -> dict[Role, str]:
 
 
 @pytest.fixture
-async def stack(console_env: WorkflowEnvironment, sqlite_db: Database) -> AsyncIterator[ConsoleStack]:
+async def stack(dev_env: WorkflowEnvironment, sqlite_db: Database) -> AsyncIterator[ConsoleStack]:
     task_queue = f"o2c-console-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=sqlite_db.url, console_secret=SECRET)  # type: ignore[arg-type]
-    o2c = O2CClient(console_env.client, task_queue=task_queue)
+    o2c = O2CClient(dev_env.client, task_queue=task_queue)
     app = create_app(sqlite_db.engine, settings, o2c=o2c)
-    async with running_worker(
-        console_env.client, sqlite_db, task_queue, stripe_api=FakeStripe(["succeeded"] * 50)
-    ) as mail:
-        console = ConsoleStack(sqlite_db, console_env.client, o2c, task_queue, mail, settings, app)
+    async with running_worker(dev_env.client, sqlite_db, task_queue, stripe_api=FakeStripe(["succeeded"] * 50)) as mail:
+        console = ConsoleStack(sqlite_db, dev_env.client, o2c, task_queue, mail, settings, app)
         console.users = add_users(sqlite_db)
         port = free_port()
         async with BackgroundServer(app, port):

@@ -230,4 +230,4 @@ async def phone(browser: Any) -> AsyncIterator[Any]:
 
 
 # The portal with a real worker, for what customers decide (tests/portal/test_talk.py).
-from tests.portal.workflow_stack import portal_env, talk  # noqa: E402, F401
+from tests.portal.workflow_stack import talk  # noqa: E402, F401

@@ -15,17 +15,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.contract import Customer, OrderStatus, StatusView
 from models.naming import workflow_id
-from models.search_attributes import CLI_TYPES
 from models.tables import Dispute, InvoiceLine
 from o2c.client import O2CClient
 from o2c.platform.config import Settings
-from o2c.platform.temporal import DATA_CONVERTER
 from o2c.web.portal import PortalSettings, create_app
 from o2c.web.portal.app import CSRF_COOKIE
 from o2c.web.portal.links import issue_links
 from tests.harness import eventually, running_worker
 from tests.portal.conftest import SECRET
-from tests.support import Database, FakeStripe, RecordingSendGrid, binary, sample_order
+from tests.support import Database, FakeStripe, RecordingSendGrid, sample_order
 from tests.test_workflow_paths import ship_all
 
 HOOLI = Customer(id="C-HOOLI", name="Hooli", email="ap@hooli.example")
@@ -92,30 +90,12 @@ async def post(http: httpx.AsyncClient, path: str, data: dict[str, Any], request
     return await http.post(path, data=form)
 
 
-@pytest.fixture(scope="session")
-async def portal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One dev server for the portal's decision tests (real time, as a person's clicks take)."""
-    extra = ["--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=true"]
-    for name, kind in CLI_TYPES.items():
-        extra += ["--search-attribute", f"{name}={kind}"]
-    env = await WorkflowEnvironment.start_local(
-        data_converter=DATA_CONVERTER,
-        dev_server_existing_path=binary("temporal"),
-        dev_server_extra_args=extra,
-        ui=False,
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
 @pytest.fixture
-async def talk(portal_env: WorkflowEnvironment, sqlite_db: Database) -> AsyncIterator[TalkStack]:
+async def talk(dev_env: WorkflowEnvironment, sqlite_db: Database) -> AsyncIterator[TalkStack]:
     task_queue = f"o2c-portal-{uuid.uuid4().hex[:8]}"
     settings = Settings(database_url=sqlite_db.url, seller_name="Acme Supplies GmbH")  # type: ignore[arg-type]
     portal = PortalSettings(secret=SECRET, public_url="http://portal.test")  # type: ignore[arg-type]
-    o2c = O2CClient(portal_env.client, task_queue=task_queue)
+    o2c = O2CClient(dev_env.client, task_queue=task_queue)
     app = create_app(sqlite_db.engine, settings, portal, RecordingSendGrid(), o2c=o2c)  # type: ignore[arg-type]
-    async with running_worker(portal_env.client, sqlite_db, task_queue, stripe_api=FakeStripe(["succeeded"] * 10)):
-        yield TalkStack(sqlite_db, portal_env, o2c, app, settings)
+    async with running_worker(dev_env.client, sqlite_db, task_queue, stripe_api=FakeStripe(["succeeded"] * 10)):
+        yield TalkStack(sqlite_db, dev_env, o2c, app, settings)
