@@ -5,17 +5,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from asgi_csrf import asgi_csrf
 from sqlalchemy import Engine
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 import o2c.web.console.approvals as approvals
 import o2c.web.console.cash_application as cash_application
@@ -29,51 +27,12 @@ import o2c.web.console.signin as signin
 import o2c.web.console.sso as sso
 from o2c.client import O2CClient
 from o2c.platform.config import Settings
-from o2c.web.body_limit import BodyLimit, MiB
+from o2c.web.body_limit import MiB
+from o2c.web.browser import Throttle, protect
 from o2c.web.console.pages import ConsoleState, render
 
 STATIC = Path(__file__).parent.parent / "static"
 SESSION_COOKIE = "o2c_console"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-)
-
-
-class SecurityHeaders:
-    """No framing, no sniffing, no referrer leaking order ids, and a policy that runs only our own scripts."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] += [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-frame-options", b"DENY"),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"cache-control", b"no-store"),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
-
-
-class FormsOnly:
-    """The console's forms are url-encoded (``pages.form`` takes no files). asgi-csrf 0.11 cannot read a
-    multipart body with today's python-multipart (a TypeError: a 500), so such a request is refused first."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and Headers(scope=scope).get("content-type", "").startswith("multipart/"):
-            await PlainTextResponse("The console takes url-encoded forms only.", 415)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -124,13 +83,13 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.console = console
-    app.state.throttle = signin.Throttle()
+    app.state.throttle = Throttle()
     app.state.sso = sso.registry(settings)  # None without O2C_CONSOLE_OIDC_ISSUER
-    protected = asgi_csrf(
+    return protect(
         app,
-        signing_secret=secret,
+        secret=secret,
+        secure=settings.console_secure_cookies,
+        samesite="Strict",
         always_protect={"/login"},
-        cookie_secure=settings.console_secure_cookies,
-        cookie_samesite="Strict",
+        max_bytes=1 * MiB,
     )
-    return SecurityHeaders(BodyLimit(FormsOnly(protected), max_bytes=1 * MiB))

@@ -1,8 +1,5 @@
 """Sign-in and sign-out. A failed sign-in says only that it failed; repeated failures from one address or
-for one username are slowed down (``limits`` of the sign-in throttle)."""
-
-import time
-from collections import deque
+for one username are refused for a while (``o2c.web.browser.Throttle``)."""
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -10,35 +7,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from o2c.access import authenticate
+from o2c.web.browser import Throttle
 from o2c.web.console.pages import form, render, start_session, state, text
-
-WINDOW_SECONDS = 300.0
-MAX_FAILURES = 5
-
-
-class Throttle:
-    """At most ``MAX_FAILURES`` failed sign-ins per key in ``WINDOW_SECONDS`` (per process)."""
-
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[float]] = {}
-
-    def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
-        for key in keys:
-            failures = self._failures.get(key)
-            while failures and now - failures[0] > WINDOW_SECONDS:
-                failures.popleft()
-            if failures and len(failures) >= MAX_FAILURES:
-                return True
-        return False
-
-    def failed(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.setdefault(key, deque()).append(time.monotonic())
-
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
 
 
 def _next(request: Request, raw: str) -> str:

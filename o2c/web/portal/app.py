@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from asgi_csrf import asgi_csrf
 from sendgrid import SendGridAPIClient
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -23,9 +22,7 @@ import o2c.web.portal.signin as signin
 import o2c.web.portal.talk as talk
 from o2c.client import O2CClient
 from o2c.platform.config import Settings
-from o2c.web.body_limit import BodyLimit
-from o2c.web.console.app import FormsOnly, SecurityHeaders
-from o2c.web.console.signin import Throttle
+from o2c.web.browser import Throttle, protect
 from o2c.web.portal.common import PortalState, render, state
 from o2c.web.portal.settings import PortalSettings
 
@@ -91,12 +88,12 @@ def create_app(
     )
     app.state.portal = shared
     app.state.throttle = Throttle()
-    protected = asgi_csrf(
+    return protect(
         app,
-        signing_secret=secret,
-        cookie_name=CSRF_COOKIE,
+        secret=secret,
+        secure=portal.secure_cookies,
+        samesite="Lax",
         always_protect={"/portal/sign-in", "/portal/sign-in/link", "/portal/sign-out"},
-        cookie_secure=portal.secure_cookies,
-        cookie_samesite="Lax",
+        max_bytes=64 * 1024,
+        cookie_name=CSRF_COOKIE,
     )
-    return SecurityHeaders(BodyLimit(FormsOnly(protected), max_bytes=64 * 1024))

@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from o2c.web.browser import Throttle
 from o2c.web.console.pages import form, text
-from o2c.web.console.signin import Throttle
 from o2c.web.portal.common import read, render, start_session, state
 from o2c.web.portal.links import issue_links, redeem
 from o2c.web.portal.mail import send_sign_in_link
