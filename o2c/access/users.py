@@ -116,3 +116,14 @@ def note_sign_in(engine: Engine, username: str) -> None:
         if user is not None:
             user.last_sign_in_at = datetime.now(UTC)
             session.commit()
+
+
+def set_active(engine: Engine, username: str, active: bool) -> None:
+    """Deactivates (or reactivates) a user: their session stops working on its next request."""
+    with Session(engine) as session:
+        user = session.get(ConsoleUser, username)
+        if user is None:
+            raise AccessError(f"no user {username}")
+        user.active = active
+        user.updated_at = datetime.now(UTC)
+        session.commit()

@@ -49,6 +49,19 @@ def cmd_password(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_active(args: argparse.Namespace) -> int:
+    from o2c.access.users import AccessError, set_active
+
+    active = args.action == "activate"
+    try:
+        set_active(_engine(), args.username, active)
+    except AccessError as exc:
+        print(f"o2c users {args.action}: {exc}", file=sys.stderr)
+        return 1
+    print(f"user {args.username} {'activated' if active else 'deactivated: signed out on their next request'}")
+    return 0
+
+
 def cmd_list(_: argparse.Namespace) -> int:
     from sqlmodel import Session, select
 
@@ -97,6 +110,10 @@ def add_user_commands(sub: Any) -> None:
     password.add_argument("--password-stdin", action="store_true")
     password.set_defaults(run=cmd_password)
     actions.add_parser("list", help="users and limits").set_defaults(run=cmd_list)
+    for action, help_text in (("deactivate", "a user who left: signed out at once"), ("activate", "undo it")):
+        toggle = actions.add_parser(action, help=help_text)
+        toggle.add_argument("username")
+        toggle.set_defaults(run=cmd_active)
     limit = actions.add_parser("limit", help="the most a role may write off or refund alone, per currency")
     limit.add_argument("role")
     limit.add_argument("action", choices=["write_off", "refund"])
