@@ -1,4 +1,5 @@
-"""Bank statements stored: the statement and its new lines, each line a receipt booked to unapplied cash."""
+"""Bank statements stored: the statement and its new lines, each line a receipt booked to unapplied cash, and
+the warnings of a file slightly off its format in the audit log."""
 
 from datetime import UTC, datetime
 
@@ -72,4 +73,15 @@ def store_statement(engine: Engine, statement: Statement, actor: str) -> tuple[B
             actor,
             f"{statement.format} {statement.statement_id} of {statement.account}: {len(ids)} lines",
         )
+        if statement.warnings:
+            # What the file had off its format and the import ignored: kept with the statement for whoever
+            # asks the bank for a correct file (no money is ever among it: that refuses the file).
+            audit(
+                session,
+                f"statement-warnings:{statement.key}",
+                None,
+                "statement_warnings",
+                actor,
+                "\n".join(statement.warnings),
+            )
     return row, True

@@ -20,11 +20,14 @@ def read_statement(args: argparse.Namespace) -> Any:
     path = Path(args.statement)
     try:
         mapping = CsvMapping.parse(args.map or [])
-        return parse_statement(path.read_bytes(), StatementFormat(args.format) if args.format else None, mapping)
+        statement = parse_statement(path.read_bytes(), StatementFormat(args.format) if args.format else None, mapping)
     except StatementError as exc:
         raise SystemExit(f"o2c cash: {path}: {exc}; nothing was imported") from exc
     except OSError as exc:
         raise SystemExit(f"o2c cash: {exc}") from exc
+    for warning in statement.warnings:  # off the format, not where money is: read, and said so
+        print(f"o2c cash: {path}: warning: {warning}", file=sys.stderr)
+    return statement
 
 
 INVOICE_COLUMNS = (

@@ -7,13 +7,19 @@ with the reason and, where there is one, the best suggestion.
 
 Tiers, first that decides wins:
 1. a structured creditor reference (ISO 11649 RF) with a valid check, exact;
-2. invoice numbers found in the remittance text, tolerant of formatting ("INV 2026-123", "inv#123");
+2. invoice numbers found in the remittance text, tolerant of formatting ("INV 2026-123", "inv#123"), and
+   bare zero-padded sequences ("payment for 000123") read among the open invoices of the customer the line
+   points to, or where one open invoice alone has it;
 3. the customer, by bank account or exact name, plus one open invoice of exactly that amount;
 4. one payment covering several open invoices of that customer (bounded search over integer cents);
 5. fuzzy payer names (rapidfuzz) within the candidates the amount leaves.
 
 A payer's name identifies a customer only with evidence (``name_score``): its words must carry the customer's
 name, not just one distinctive word of it; "Brien" is not "O'Brien & Sons", nor "Dynamic" "Dynamic Trading".
+
+Money left over after the invoices a reference or the text names is not credit when it pays other open
+invoices of that customer exactly: they are applied too when the text carries their numbers in some form, else
+a person decides (all or nothing for a line).
 
 The engine keeps the open amounts it has applied, so a second line for a paid invoice is not matched again.
 """

@@ -6,9 +6,16 @@ from datetime import date
 
 from o2c.matching.names import FUZZY_ACCEPT, FUZZY_MARGIN
 from o2c.matching.payers import Payers
-from o2c.matching.references import invoice_number_pattern, number_key, reference_key, structured_references
+from o2c.matching.references import (
+    bare_sequences,
+    invoice_number_pattern,
+    number_key,
+    reference_key,
+    structured_references,
+    written_in,
+)
 from o2c.matching.settlement import allocate, expected, is_exact, settle, subsets
-from o2c.matching.types import BankLine, Candidate, Customer, OpenInvoice, Proposal
+from o2c.matching.types import BankLine, Candidate, Customer, Flag, OpenInvoice, Proposal
 
 DEFAULT_THRESHOLD = 0.9
 
@@ -77,9 +84,10 @@ class Matcher:
                 best = candidate
             if best is not None and best.confidence >= self.threshold:
                 break
-            if tier == self._tier_reference and candidate is not None:
-                # The payer named an invoice by its check-digit reference; if that cannot be applied (already
-                # paid, an unclear part payment) a guess by amount would contradict the payer: a person decides.
+            if candidate is not None and (candidate.final or tier == self._tier_reference):
+                # The payer named an invoice by its check-digit reference, or named invoices and paid more by
+                # what another open invoice is; if that cannot be applied (already paid, an unclear part
+                # payment, credit or payment?) a guess by amount would contradict the payer: a person decides.
                 break
         if best is None:
             return Proposal(line.id, 0, "none", 0.0, False, reason="; ".join(reasons) or "no candidate")
@@ -108,7 +116,52 @@ class Matcher:
         numbers = structured_references(self._by_reference, line.reference, line.remittance)
         if not numbers:
             return None, ""
-        return settle(line, self._named(numbers), tier=1, rule="structured reference", exact=0.99, inexact=0.95)
+        candidate, reason = settle(
+            line, self._named(numbers), tier=1, rule="structured reference", exact=0.99, inexact=0.95
+        )
+        if candidate is None or not candidate.allocations:
+            return candidate, reason
+        return self._complete(line, candidate, reason)
+
+    def _complete(self, line: BankLine, candidate: Candidate, reason: str) -> tuple[Candidate, str]:
+        """Money left over after the invoices named is not the customer's credit when it pays, exactly, other
+        open invoices of the same customer: one of them, or one set of them. Applied when the text carries
+        their numbers in some form too; where it does not, or several fit, a person decides (an overpayment
+        that happens to equal an invoice is not told from one that pays it by the amount alone)."""
+        if candidate.unapplied_minor <= 0 or candidate.flags != [Flag.OVERPAID]:
+            return candidate, reason
+        applied = [a.invoice_number for a in candidate.allocations]
+        rest = BankLine(line.id, candidate.unapplied_minor, line.currency, line.booked_on)
+        others = [n for n in self._open_numbers(candidate.customer_id, line.currency) if n not in applied]
+        fits = [[n] for n in others if rest.amount_minor in expected(self._invoices[n], line.booked_on)]
+        sets = subsets(rest, self._named(others))
+        if not fits and not sets and sets is not None:
+            return candidate, reason
+        if self._fits_elsewhere(line, candidate.customer_id, applied):
+            return candidate, reason  # the whole amount pays other invoices: the number named is likelier a typo
+        text = f"{line.reference} {line.remittance}"
+        # Either way the payer's text and the amount disagree on what was paid: a person decides, and no later
+        # tier guesses from the amount alone.
+        candidate.final = True
+        if sets is None or len(fits) + len(sets) > 1:
+            candidate.confidence = min(candidate.confidence, 0.6)
+            return candidate, f"{', '.join(applied)} named; the rest fits several open invoices of the customer"
+        extra = (fits or sets)[0]
+        if not all(written_in(n, text) for n in extra):
+            candidate.confidence = min(candidate.confidence, 0.6)
+            return candidate, f"{', '.join(applied)} named; the rest equals {', '.join(extra)}: credit or payment?"
+        completed = allocate(
+            line,
+            self._named(applied + extra),
+            tier=candidate.tier,
+            rule=f"{candidate.rule}, the rest another invoice",
+            confidence=candidate.confidence,
+        )
+        if not is_exact(completed) or completed.unapplied_minor:
+            candidate.final = False
+            return candidate, reason
+        completed.confidence = 0.95 if candidate.tier == 1 else 0.97
+        return completed, reason
 
     def _tier_invoice_numbers(self, line: BankLine) -> tuple[Candidate | None, str]:
         text = f"{line.reference} {line.remittance}".upper()
@@ -121,20 +174,35 @@ class Matcher:
                 found = [n for n in self._by_number.get((None, int(year + sequence)), ())]
             if found:
                 named.append(found)
-        if not named:
+        bare = [self._open_with_key(key, line.currency) for key in bare_sequences(text, self._numbers)]
+        bare = [found for found in bare if found]
+        if not named and not bare:
             return None, ""
         payer = self._payers.identify(line)[0]
         if all(len(found) == 1 for found in named):
             numbers = list(dict.fromkeys(found[0] for found in named))
         else:
-            # "inv#123" with several years' 123: keep those of the paying customer, if it is known
+            # "inv#123" with several years' 123: keep those of the paying customer, if it is known, else of the
+            # customer the numbers that are not ambiguous name
+            within = payer or {self._invoices[found[0]].customer_id for found in named if len(found) == 1}
             numbers = []
             for found in named:
-                mine = [n for n in found if self._invoices[n].customer_id in payer]
+                mine = found if len(found) == 1 else [n for n in found if self._invoices[n].customer_id in within]
                 if len(mine) != 1:
                     return None, f"invoice number {found[0]} is ambiguous without a known payer"
                 numbers.append(mine[0])
             numbers = list(dict.fromkeys(numbers))
+        # A bare sequence is read among the open invoices of the customer the prefixed numbers name, else of
+        # the payer, else where one open invoice alone has it; a sequence that fits none is not a number.
+        within = {self._invoices[n].customer_id for n in numbers} or payer
+        for found in bare:
+            mine = [n for n in found if not within or self._invoices[n].customer_id in within]
+            if len(mine) > 1:
+                return None, f"{' or '.join(mine)}: the bare sequence in the text fits several open invoices"
+            if mine and mine[0] not in numbers:
+                numbers.append(mine[0])
+        if not numbers:
+            return None, ""
         owners = {self._invoices[n].customer_id for n in numbers}
         if len(owners) > 1:
             return None, "the invoice numbers named belong to different customers"
@@ -144,6 +212,10 @@ class Matcher:
         )
         if candidate is None or not candidate.allocations:
             return candidate, reason
+        candidate, reason = self._complete(line, candidate, reason)
+        if not named and not is_exact(candidate):
+            candidate.confidence = min(candidate.confidence, 0.6)
+            reason = f"{', '.join(numbers)} read from a bare sequence, but the amount differs"
         # A typo in a number can name somebody else's invoice, even one of the same round amount: the number
         # is believed as far as the payer agrees with the invoice's customer.
         agreement = self._payers.agreement(line, owner, payer)
@@ -229,6 +301,14 @@ class Matcher:
         return candidate, ""
 
     # ------------------------------------------------------------------------------ helpers
+
+    def _open_with_key(self, key: tuple[int | None, int], currency: str) -> list[str]:
+        """The open invoices in that currency whose number has that (year, sequence)."""
+        return [
+            n
+            for n in self._by_number.get(key, ())
+            if self._invoices[n].currency == currency and self._invoices[n].open_minor > 0
+        ]
 
     def _open_numbers(self, customer_id: str, currency: str) -> list[str]:
         """The customer's invoices with something open in that currency, oldest first."""

@@ -56,3 +56,26 @@ def number_key(number: str) -> tuple[int | None, int] | None:
     if len(digits) >= 2 and len(digits[-2]) == 4:
         return int(digits[-2]), int(digits[-1])
     return None, int(digits[-1])
+
+
+# A sequence written bare, as the invoice shows it zero-padded ("payment for 000323", "2026/000123"): weaker
+# evidence than a prefixed number, so the matcher reads it only among open invoices of the customer the line
+# points to, or where one open invoice alone has it. Not part of a decimal amount or a longer code.
+_BARE_SEQUENCE = re.compile(r"(?<![A-Z0-9.,/\-])(?:(20\d\d)[/\-])?(0\d{3,8})(?![0-9]|[.,]\d)")
+
+
+def bare_sequences(text: str, numbers: re.Pattern[str]) -> list[tuple[int | None, int]]:
+    """The (year, sequence) keys of the bare sequences in upper-case ``text`` outside the prefixed numbers
+    that ``numbers`` (an ``invoice_number_pattern``) finds."""
+    rest = numbers.sub(" ", text)
+    return [(int(year) if year else None, int(sequence)) for year, sequence in _BARE_SEQUENCE.findall(rest)]
+
+
+def written_in(number: str, text: str) -> bool:
+    """Whether the text carries the invoice's sequence in some form: "18" or "000018" or "2026000018" for
+    INV-2026-000018, however the words around it are spelt."""
+    digits = _DIGITS.findall(number)
+    if not digits:
+        return False
+    padded = digits[-1]
+    return any(int(token) == int(padded) or token.endswith(padded) for token in _DIGITS.findall(text))

@@ -86,6 +86,7 @@ class Candidate:
     customer_id: str
     flags: list[Flag] = field(default_factory=list)
     unapplied_minor: int = 0
+    final: bool = False  # what the tier read rules out a later tier's guess: if not automatic, a person decides
 
 
 @contextmanager

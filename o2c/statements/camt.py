@@ -1,4 +1,5 @@
-"""ISO 20022 camt.053 (statements) and camt.054 (notifications), read by pyiso20022 on xsdata."""
+"""ISO 20022 camt.053 (statements) and camt.054 (notifications), read by pyiso20022 on xsdata once
+``camt_screen`` has dropped, with a warning, what is off the schema and does not carry money."""
 
 import importlib
 import re
@@ -6,6 +7,7 @@ import warnings
 from datetime import date
 from typing import Any
 
+from o2c.statements.camt_screen import screen
 from o2c.statements.types import Statement, StatementError, StatementFormat, StatementLine
 from o2c.statements.values import read_amount
 
@@ -44,10 +46,13 @@ def parse(data: bytes) -> Statement:
         schema = importlib.import_module(module_name)
     except ImportError as exc:
         raise StatementError("Document", f"camt.{kind}.001.{version} is not a version we read") from exc
+    screened, notes = screen(data, schema.Document, f"camt.{kind}.001.{version}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", ConverterWarning)
-            document = XmlParser(config=ParserConfig(fail_on_unknown_properties=True)).from_bytes(data, schema.Document)
+            document = XmlParser(config=ParserConfig(fail_on_unknown_properties=True)).from_bytes(
+                screened, schema.Document
+            )
     except ConverterWarning as exc:
         raise StatementError("element", str(exc).replace("\n", " ")) from exc
     except Exception as exc:  # xsdata's ParserError and the XML parser's own errors, with line and column
@@ -68,6 +73,7 @@ def parse(data: bytes) -> Statement:
         "+".join(ids),
         "+".join(sorted(accounts)),
         lines,
+        warnings=tuple(notes),
     )
 
 
@@ -80,12 +86,13 @@ def _camt_entry(entry: Any, where: str) -> list[StatementLine]:
         raise StatementError(where, "no booking or value date")
     booked_on = date(booked.year, booked.month, booked.day)
     currency = entry.amt.ccy
+    entry_amount = read_amount(entry.amt.value, currency, f"{where}/Amt")  # checked even where details split it
     details = [tx for d in entry.ntry_dtls for tx in d.tx_dtls]
     if not details:
         return [
             StatementLine(
                 booked_on,
-                sign * read_amount(entry.amt.value, currency, f"{where}/Amt"),
+                sign * entry_amount,
                 currency,
                 remittance=str(entry.addtl_ntry_inf or ""),
                 bank_reference=str(entry.acct_svcr_ref or ""),

@@ -61,6 +61,7 @@ class Statement:
     account: str
     lines: list[StatementLine]
     digest: str = ""  # sha256 of the file as received
+    warnings: tuple[str, ...] = ()  # what was off the format and ignored, each naming the place; no money
 
     @property
     def key(self) -> str:
