@@ -2,20 +2,31 @@
 image's package data against the files the console serves."""
 
 import asyncio
+import base64
 import glob
 import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
 
 from models.search_attributes import CLI_TYPES
+from o2c.client import O2CClient
+from o2c.platform.codec import EncryptionCodec, parse_keys
 from o2c.platform.config import Settings
+from o2c.platform.db import make_engine
+from o2c.web.codec_server import codec_server
 from o2c.web.console import create_app
 from o2c.web.portal import PortalSettings
 from o2c.web.portal import create_app as portal_app
+from o2c.web.webhook import create_app as webhook_app
 from tests.support import BackgroundServer, Database, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +128,7 @@ def test_portal_service() -> None:
     assert portal["restart"] == "unless-stopped"
 
 
-def _health_probe(port: int, service: str = "console", path: str = "/login") -> list[str]:
+def _health_probe(port: int, service: str, path: str) -> list[str]:
     """A service's health check as compose runs it inside the container, aimed at ``port``."""
     test = SERVICES[service]["healthcheck"]["test"]
     published = SERVICES[service]["command"][-1]
@@ -125,26 +136,64 @@ def _health_probe(port: int, service: str = "console", path: str = "/login") -> 
     return [sys.executable, "-c", test[3].replace(f":{published}/", f":{port}/")]
 
 
-async def test_console_health_check_passes_on_the_sign_in_page_and_fails_without_it(sqlite_db: Database) -> None:
-    settings = Settings(database_url=sqlite_db.url, console_secret="a-console-secret-for-this-test")  # type: ignore[arg-type]
+async def _probe(service: str, path: str, app: Any) -> int:
+    """The exit status of ``service``'s compose health check against ``app`` (None: nothing serving)."""
     port = free_port()
-    async with BackgroundServer(create_app(sqlite_db.engine, settings), port):
-        up = await asyncio.to_thread(subprocess.run, _health_probe(port), capture_output=True, timeout=30)
-    assert up.returncode == 0, up.stderr
-    down = await asyncio.to_thread(subprocess.run, _health_probe(port), capture_output=True, timeout=30)
-    assert down.returncode != 0
+    probe = _health_probe(port, service, path)
+    if app is None:
+        return (await asyncio.to_thread(subprocess.run, probe, capture_output=True, timeout=30)).returncode
+    async with BackgroundServer(app, port):
+        return (await asyncio.to_thread(subprocess.run, probe, capture_output=True, timeout=30)).returncode
 
 
-async def test_portal_health_check_passes_on_the_sign_in_page_and_fails_without_it(sqlite_db: Database) -> None:
-    settings = Settings(database_url=sqlite_db.url)  # type: ignore[arg-type]
+@pytest.fixture
+def database_down() -> Iterator[Engine]:
+    engine = make_engine(f"postgresql+psycopg://o2c:o2c@127.0.0.1:{free_port()}/o2c")
+    yield engine
+    engine.dispose()
+
+
+async def test_console_health_check_is_readiness(
+    sqlite_db: Database, database_down: Engine, dev_env: WorkflowEnvironment
+) -> None:
+    settings = Settings(console_secret="a-console-secret-for-this-test")  # type: ignore[arg-type]
+    o2c = O2CClient(dev_env.client)
+    assert await _probe("console", "/readyz", create_app(sqlite_db.engine, settings, o2c=o2c)) == 0
+    assert await _probe("console", "/readyz", create_app(database_down, settings, o2c=o2c)) != 0
+    assert await _probe("console", "/readyz", None) != 0
+
+
+async def test_portal_health_check_is_readiness(
+    sqlite_db: Database, database_down: Engine, dev_env: WorkflowEnvironment
+) -> None:
+    settings = Settings()
     portal = PortalSettings(secret="a-portal-secret-for-this-test-0123456789")  # type: ignore[arg-type]
-    port = free_port()
-    probe = _health_probe(port, "portal", "/portal/sign-in")
-    async with BackgroundServer(portal_app(sqlite_db.engine, settings, portal, None), port):  # type: ignore[arg-type]
-        up = await asyncio.to_thread(subprocess.run, probe, capture_output=True, timeout=30)
-    assert up.returncode == 0, up.stderr
-    down = await asyncio.to_thread(subprocess.run, probe, capture_output=True, timeout=30)
-    assert down.returncode != 0
+    o2c = O2CClient(dev_env.client)
+    assert await _probe("portal", "/readyz", portal_app(sqlite_db.engine, settings, portal, None, o2c=o2c)) == 0  # type: ignore[arg-type]
+    assert await _probe("portal", "/readyz", portal_app(database_down, settings, portal, None, o2c=o2c)) != 0  # type: ignore[arg-type]
+    assert await _probe("portal", "/readyz", None) != 0
+
+
+async def test_webhook_health_check_is_readiness(
+    sqlite_db: Database, database_down: Engine, dev_env: WorkflowEnvironment
+) -> None:
+    assert await _probe("webhook", "/readyz", webhook_app(dev_env.client, "whsec_test", sqlite_db.engine)) == 0
+    assert await _probe("webhook", "/readyz", webhook_app(dev_env.client, "whsec_test", database_down)) != 0
+    assert await _probe("webhook", "/readyz", None) != 0
+
+
+async def test_codec_server_health_check_is_liveness() -> None:
+    app = codec_server(EncryptionCodec(parse_keys(f"k1:{base64.b64encode(bytes(32)).decode()}")), "a-token", [])
+    assert await _probe("codec-server", "/livez", app) == 0
+    assert await _probe("codec-server", "/livez", None) != 0
+
+
+def test_worker_serves_sdk_metrics_without_publishing_a_port() -> None:
+    """Prometheus reaches each worker container on compose's network; a published port would stop --scale."""
+    environment = SERVICES["worker"]["environment"]
+    assert environment["O2C_METRICS_PORT"] == "${O2C_METRICS_PORT:-9464}"
+    assert environment["O2C_BIND_HOST"] == "0.0.0.0"
+    assert Settings.model_fields["metrics_port"].default is None  # off unless asked for
 
 
 def test_the_package_installs_every_file_the_code_reads() -> None:

@@ -18,9 +18,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.registry import build_activities
 from models.naming import TASK_QUEUE
 from models.policy import OrderPolicy
-from o2c.platform.config import Settings
+from o2c.platform.config import Settings, get_settings
 from o2c.platform.db import make_engine, migrate
 from o2c.platform.policies import load_order_policy
+from o2c.platform.temporal import metrics_runtime, with_runtime
 from workflows.cash_application import CashApplicationWorkflow
 from workflows.chargebacks import ChargebackWorkflow
 from workflows.customer_master import CustomerMasterChange
@@ -92,6 +93,10 @@ async def run_worker(
     extra_workflows: Sequence[type] = (),
     extra_activities: Sequence[Callable[..., Any]] = (),
 ) -> None:
+    if settings.metrics_port is not None:
+        address = f"{settings.bind_host}:{settings.metrics_port}"
+        client = await with_runtime(client, metrics_runtime(address))
+        structlog.get_logger("o2c.worker").info("SDK metrics", url=f"http://{address}/metrics")
     engine = make_engine(settings.resolved_database_url())
     migrate(engine)
     activities = build_activities(settings, engine, policy or load_order_policy(settings), client=client)
@@ -120,9 +125,9 @@ async def run_worker(
 def run_worker_processes(processes: int, command: str = "worker") -> int:
     """``o2c worker --processes N``: N worker processes on one machine (the Python SDK runs workflow code
     on one core per process), each running ``o2c <command>``. Signals are passed on; when one child fails
-    the others are stopped."""
+    the others are stopped. With ``O2C_METRICS_PORT`` P, child i serves its metrics on P + i."""
     argv = [sys.executable, "-m", "o2c.cli", command, "--processes", "1"]
-    children = [subprocess.Popen(argv) for _ in range(processes)]
+    children = [subprocess.Popen(argv, env=os.environ | _own_metrics_port(i)) for i in range(processes)]
 
     def forward(signum: int, _: object) -> None:
         for child in children:
@@ -136,3 +141,9 @@ def run_worker_processes(processes: int, command: str = "worker") -> int:
             forward(signal.SIGTERM, None)
         time.sleep(0.5)
     return next((child.returncode for child in children if child.returncode), 0)
+
+
+def _own_metrics_port(index: int) -> dict[str, str]:
+    """Child ``index``'s metrics port, O2C_METRICS_PORT + index (nothing when metrics are off)."""
+    base = get_settings().metrics_port
+    return {} if base is None else {"O2C_METRICS_PORT": str(base + index)}

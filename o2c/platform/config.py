@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     worker_cache_size: int = Field(default=100, ge=0)  # workflows kept in memory per worker process
     worker_activity_slots: int = Field(default=32, ge=1)  # activities at once per process (= threads)
     worker_workflow_slots: int = Field(default=100, ge=1)  # workflow tasks at once per process
+    # The Temporal SDK's Prometheus metrics from each worker process, at O2C_BIND_HOST:<port>/metrics: process
+    # i of ``--processes N`` on metrics_port + i. None: off.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535 - 64)
     # Run workflow code in the SDK's sandbox (README: Performance). The tests always do; production may
     # trade the runtime check for about twice the throughput.
     workflow_sandbox: bool = True

@@ -1,11 +1,14 @@
 """Temporal connections: one data converter everywhere, connection settings from the SDK's env config."""
 
 import dataclasses
+import functools
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import PydanticPayloadConverter
 from temporalio.converter import CompositePayloadConverter, DataConverter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import ServiceClient
 
 from o2c.platform.codec import EncryptionCodec, parse_keys
 from o2c.platform.config import Settings, get_settings
@@ -48,3 +51,17 @@ async def connect(target_host: str | None = None, settings: Settings | None = No
     if target_host:
         config["target_host"] = target_host
     return await Client.connect(**config, data_converter=data_converter(settings or get_settings()))
+
+
+@functools.cache  # one per address: a second runtime could not bind it again
+def metrics_runtime(bind_address: str) -> Runtime:
+    """An SDK runtime whose own metrics (slots, cache, schedule-to-start and task latencies, failures, polls)
+    Prometheus scrapes at ``http://<bind_address>/metrics``, named ``temporal_*``."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
+
+
+async def with_runtime(client: Client, runtime: Runtime) -> Client:
+    """The same server, credentials, namespace and data converter as ``client``, over ``runtime`` (a worker's
+    metrics come from the runtime of the client it polls with)."""
+    config = dataclasses.replace(client.service_client.config, runtime=runtime)
+    return Client(await ServiceClient.connect(config), namespace=client.namespace, data_converter=client.data_converter)

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from temporalio.api.common.v1 import Payloads
 
+import o2c.web.health as health
 from o2c.platform.codec import EncryptionCodec, PayloadKeyError
 from o2c.web.body_limit import BodyLimit, MiB
 
@@ -71,6 +72,7 @@ def codec_server(codec: EncryptionCodec, token: str, ui_origins: list[str]) -> S
             Route("/decode", decode, methods=["POST"]),
             Route("/t/{token}/encode", encode, methods=["POST"]),
             Route("/t/{token}/decode", decode, methods=["POST"]),
+            *health.routes(),  # liveness only: it needs nothing but its keys, loaded at start
         ],
         middleware=[
             Middleware(

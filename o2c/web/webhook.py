@@ -43,6 +43,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+import o2c.web.health as health
 from activities.cash_application import record_unapplied_card_payment
 from models.contract import ChargebackOpened, PaymentChannel
 from models.money import from_minor
@@ -294,7 +295,8 @@ def create_app(
     events = StripeEvents(client, signing_secret, engine, task_queue)
     routes = [
         Route("/stripe/webhook", events.receive, methods=["POST"]),
-        Route("/health", lambda _: JSONResponse({"ok": True}), methods=["GET"]),
+        Route("/health", health.live, methods=["GET"]),  # the dev stack's wait; /livez says the same
+        *health.routes({"database": health.database(engine), "temporal": health.temporal(lambda: client)}),
     ]
     if pay_page is not None:
         routes.append(Route("/pay/{number}", pay_page.show, methods=["GET"]))

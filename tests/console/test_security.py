@@ -44,7 +44,7 @@ XSS = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 ATTRIBUTE_XSS = '"><img src=x onerror=alert(2)>'
 RAW = (XSS, "<img src=x onerror")
-PUBLIC = ("/login", "/logout", "/static", "/sso/")  # answered without a session (SSO's callback signs one in)
+PUBLIC = ("/login", "/logout", "/static", "/sso/", "/livez", "/readyz")  # sessionless (SSO callback signs one in)
 CSRF_REFUSALS = (*(str(message) for message in asgi_csrf.error_messages.values()), "CSRF validation failed")
 # A form that would pass for most decisions; the guard and the CSRF layer refuse it before it is read.
 FORM = {"note": "security test", "reason": "security test", "amount": "1.00", "decision": "approve"}

@@ -25,6 +25,7 @@ import o2c.web.console.orders as orders
 import o2c.web.console.reporting as reporting
 import o2c.web.console.signin as signin
 import o2c.web.console.sso as sso
+import o2c.web.health as health
 from o2c.client import O2CClient
 from o2c.platform.config import Settings
 from o2c.web.body_limit import MiB
@@ -37,6 +38,14 @@ SESSION_COOKIE = "o2c_console"
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not found", "message": "There is nothing here."}, 404)
+
+
+def _checks(engine: Engine, console: ConsoleState, temporal: bool) -> dict[str, health.Check]:
+    """The database, and Temporal unless the console runs without it (tests that only read)."""
+    checks = {"database": health.database(engine)}
+    if temporal:
+        checks["temporal"] = health.temporal(lambda: console.o2c.temporal if console.o2c else None)
+    return checks
 
 
 def create_app(
@@ -67,6 +76,7 @@ def create_app(
             *customers.routes,
             *orders.routes,
             *reporting.routes,
+            *health.routes(_checks(engine, console, temporal=o2c is not None or connect is not None)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
+import o2c.web.health as health
 import o2c.web.portal.account as account
 import o2c.web.portal.signin as signin
 import o2c.web.portal.talk as talk
@@ -45,6 +46,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", {"title": "Not found", "message": "There is nothing here."}, 404)
 
 
+def _checks(engine: Engine, shared: PortalState, temporal: bool) -> dict[str, health.Check]:
+    """The database, and Temporal unless the portal runs without it (tests that only read)."""
+    checks = {"database": health.database(engine)}
+    if temporal:
+        checks["temporal"] = health.temporal(lambda: shared.o2c.temporal if shared.o2c else None)
+    return checks
+
+
 def create_app(
     engine: Engine,
     settings: Settings,
@@ -70,6 +79,7 @@ def create_app(
             *talk.routes,
             Route("/", root),
             Route("/portal/brand.css", brand),
+            *health.routes(_checks(engine, shared, temporal=o2c is not None or connect is not None)),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[
