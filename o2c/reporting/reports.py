@@ -1,40 +1,43 @@
-"""``o2c report``: receivables aging, collection KPIs and cash-application match rates, from the database.
+"""``o2c report``: receivables aging per customer, collection KPIs and cash-application match rates, from the
+database. Definitions: o2c/reporting/aggregates.py. Opening receivables come from the ledger (the receivables
+account before the period); the rest is as of now.
 
-Per currency, never summed across currencies. Definitions (NOTES, from the O2C literature):
-- DSO = receivables / credit sales in the period x days in the period;
-- best possible DSO uses only the current (not yet due) receivables; average days delinquent = DSO - best;
-- CEI = (opening AR + sales - closing AR) / (opening AR + sales - closing current AR) x 100;
-- match rate per payment: receipts applied automatically / receipts applied at all (or waiting);
-  per invoice: invoices settled by automatic applications / invoices settled by any application.
-Opening receivables come from the ledger (the receivables account before the period); the rest is as of now.
+Every figure is a SQL aggregate, read from one snapshot: the aging one row per customer and currency (GROUP BY
+over the open invoices, ``ix_invoices_open_due``), the KPIs and match rates through the dashboard's queries
+(o2c/reporting/trends.py). Nothing loads invoices, receipts or applications into Python.
 """
 
-from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, timedelta
+from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, case, func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
 
-from activities import ledger
 from models.money import from_minor
-from models.tables import CashApplication, CashReceipt, Customer, Invoice, LedgerEntry
+from models.tables import Customer, Invoice
+from o2c.platform.db import snapshot
+from o2c.reporting.aggregates import BUCKET_LAST_DAYS, BUCKETS, Kpis, MatchRates, bucket, kpis
+from o2c.reporting.trends import headline_kpis, match_rates
 
-BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
-
-
-def bucket(days_past_due: int) -> str:
-    if days_past_due <= 0:
-        return "current"
-    if days_past_due <= 30:
-        return "1-30"
-    if days_past_due <= 60:
-        return "31-60"
-    if days_past_due <= 90:
-        return "61-90"
-    return "90+"
+# The definitions stay importable from here, where ``o2c report``'s readers have always found them.
+__all__ = [
+    "BUCKETS",
+    "AgingRow",
+    "Kpis",
+    "MatchRates",
+    "Report",
+    "aging_by_customer",
+    "bucket",
+    "build_report",
+    "kpis",
+    "render",
+    "write_chart",
+]
 
 
 @dataclass
@@ -49,62 +52,6 @@ class AgingRow:
         return sum(self.buckets.values())
 
 
-@dataclass(frozen=True)
-class Kpis:
-    currency: str
-    days: int
-    sales_minor: int
-    opening_ar_minor: int
-    closing_ar_minor: int
-    current_ar_minor: int
-    dso: Decimal | None
-    best_dso: Decimal | None
-    average_days_delinquent: Decimal | None
-    cei: Decimal | None
-
-
-def _one_decimal(value: Decimal) -> Decimal:
-    return value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-
-
-def kpis(currency: str, days: int, opening: int, sales: int, closing: int, current: int) -> Kpis:
-    """The KPIs from the four figures; None where a denominator is zero (no sales, nothing to collect)."""
-    dso = _one_decimal(Decimal(closing) / sales * days) if sales else None
-    best = _one_decimal(Decimal(current) / sales * days) if sales else None
-    collectable = opening + sales - current
-    cei = _one_decimal(Decimal(opening + sales - closing) / collectable * 100) if collectable else None
-    return Kpis(
-        currency,
-        days,
-        sales,
-        opening,
-        closing,
-        current,
-        dso,
-        best,
-        dso - best if dso is not None and best is not None else None,
-        cei,
-    )
-
-
-@dataclass(frozen=True)
-class MatchRates:
-    receipts: int
-    automatic: int
-    by_hand: int
-    waiting: int
-    invoices: int
-    invoices_automatic: int
-
-    @property
-    def per_payment(self) -> float | None:
-        return self.automatic / self.receipts if self.receipts else None
-
-    @property
-    def per_invoice(self) -> float | None:
-        return self.invoices_automatic / self.invoices if self.invoices else None
-
-
 @dataclass
 class Report:
     as_of: date
@@ -114,65 +61,51 @@ class Report:
 
 
 def build_report(engine: Engine, as_of: date, days: int) -> Report:
-    start = datetime.combine(as_of - timedelta(days=days), time(), UTC)
-    with Session(engine) as session:
-        names = {c.id: c.billing_name or c.name for c in session.exec(select(Customer))}
-        rows: dict[tuple[str, str], AgingRow] = {}
-        current: dict[str, int] = defaultdict(int)
-        closing: dict[str, int] = defaultdict(int)
-        for invoice in session.exec(select(Invoice).where(Invoice.open_minor > 0)):
-            key = (invoice.customer_id, invoice.currency)
-            row = rows.setdefault(
-                key, AgingRow(invoice.customer_id, names.get(invoice.customer_id, ""), invoice.currency)
-            )
-            label = bucket((as_of - invoice.due_date).days)
-            row.buckets[label] += invoice.open_minor
-            closing[invoice.currency] += invoice.open_minor
-            if label == "current":
-                current[invoice.currency] += invoice.open_minor
-        sales: dict[str, int] = defaultdict(int)
-        for currency, total in session.exec(
-            select(Invoice.currency, func.sum(Invoice.total_minor))
-            .where(Invoice.issued_on > as_of - timedelta(days=days), Invoice.issued_on <= as_of)
-            .group_by(Invoice.currency)
-        ):
-            sales[currency] = int(total)
-        opening: dict[str, int] = defaultdict(int)
-        for currency, balance in session.exec(
-            select(LedgerEntry.currency, func.sum(LedgerEntry.debit_minor) - func.sum(LedgerEntry.credit_minor))
-            .where(LedgerEntry.account == ledger.RECEIVABLES, LedgerEntry.posted_at < start)
-            .group_by(LedgerEntry.currency)
-        ):
-            opening[currency] = int(balance)
-        matching = _match_rates(session)
-    currencies = sorted(set(sales) | set(closing) | set(opening))
-    return Report(
-        as_of,
-        sorted(rows.values(), key=lambda r: (r.currency, -r.total)),
-        [kpis(c, days, opening[c], sales[c], closing[c], current[c]) for c in currencies],
-        matching,
-    )
+    with snapshot(engine) as session:
+        rows = aging_by_customer(session, as_of)
+        open_by_bucket: dict[str, dict[str, int]] = {}
+        for row in rows:
+            totals = open_by_bucket.setdefault(row.currency, dict.fromkeys(BUCKETS, 0))
+            for label, amount in row.buckets.items():
+                totals[label] += amount
+        figures = headline_kpis(session, as_of, days, open_by_bucket)
+        matching = match_rates(session)
+    return Report(as_of, rows, figures, matching)
 
 
-def _match_rates(session: Session) -> MatchRates:
-    receipts = session.exec(select(CashReceipt).where(CashReceipt.amount_minor > 0)).all()
-    sources: dict[str, set[str]] = defaultdict(set)
-    invoices_by: dict[str, set[str]] = defaultdict(set)
-    for application in session.exec(select(CashApplication).where(col(CashApplication.status) != "refused")):
-        kind = "manual" if application.source == "manual" else "auto"
-        sources[application.receipt_id].add(kind)
-        for number in application.invoice_numbers.split():
-            invoices_by[number].add(kind)
-    automatic = sum(1 for r in receipts if "auto" in sources.get(r.id, ()))
-    by_hand = sum(1 for r in receipts if sources.get(r.id) == {"manual"})
-    return MatchRates(
-        receipts=len(receipts),
-        automatic=automatic,
-        by_hand=by_hand,
-        waiting=len(receipts) - automatic - by_hand,
-        invoices=len(invoices_by),
-        invoices_automatic=sum(1 for kinds in invoices_by.values() if kinds == {"auto"}),
+def aging_by_customer(session: Session, as_of: date) -> list[AgingRow]:
+    """Open receivables per customer, currency and bucket of days past due on ``as_of``: one row per customer
+    and currency, largest first within each currency (then by customer id)."""
+    open_minor = col(Invoice.open_minor)
+    per_customer = (
+        sa_select(
+            col(Invoice.customer_id).label("customer_id"),
+            col(Invoice.currency).label("currency"),
+            *(func.sum(case((due, open_minor), else_=0)).label(f"b{n}") for n, due in enumerate(_due_in(as_of))),
+        )
+        .where(open_minor > 0)
+        .group_by(col(Invoice.customer_id), col(Invoice.currency))
+        .subquery()
     )
+    found = session.execute(
+        sa_select(per_customer, col(Customer.billing_name), col(Customer.name)).outerjoin(
+            Customer, col(Customer.id) == per_customer.c.customer_id
+        )
+    )
+    rows = []
+    for customer_id, currency, *amounts, billing_name, name in found:
+        buckets = {label: int(amount) for label, amount in zip(BUCKETS, amounts, strict=True)}
+        rows.append(AgingRow(customer_id, billing_name or name or "", currency, buckets))
+    return sorted(rows, key=lambda r: (r.currency, -r.total, r.customer_id))
+
+
+def _due_in(as_of: date) -> list[Any]:
+    """Per bucket, the condition on an invoice's due date that puts it there on ``as_of``."""
+    due = col(Invoice.due_date)
+    starts = [as_of - timedelta(days=last_day) for last_day in BUCKET_LAST_DAYS]  # each one's earliest due date
+    conditions = [due >= starts[0]]
+    conditions += [(due < later) & (due >= earlier) for later, earlier in pairwise(starts)]
+    return [*conditions, due < starts[-1]]
 
 
 def _money(minor: int, currency: str) -> str:

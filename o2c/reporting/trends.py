@@ -1,9 +1,10 @@
 """The dashboard's figures, each one SQL aggregate (GROUP BY currency, day or due date) over indexed columns:
 nothing loads invoices, receipts or ledger lines into Python, so they stay fast on a book of a million invoices.
 
-Definitions are ``o2c report``'s (o2c/reporting/reports.py): its buckets (``bucket``), its KPI arithmetic
-(``kpis``) and its match-rate counting (``MatchRates``), fed here by aggregates instead of rows. Each function
-reads through the session it is given; the dashboard gives them one snapshot, so its figures agree.
+Definitions are ``o2c report``'s (o2c/reporting/aggregates.py): its buckets (``bucket``), its KPI arithmetic
+(``kpis``) and its match-rate counting (``MatchRates``). ``o2c report`` reads its KPIs and match rates through
+these functions too. Each function reads through the session it is given; the dashboard gives them one
+snapshot, so its figures agree.
 
 Indexes they use (those marked * come with migration 0008, for a big book):
 - ``aging``: * ``ix_invoices_open_due`` on invoices (due_date) WHERE open_minor > 0, carrying currency and
@@ -31,10 +32,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from activities import ledger
-from activities.cash_application.queue import QUEUED_STATUSES
 from models.tables import BalanceAdjustment, CashApplication, CashReceipt, Invoice, LedgerEntry, PaymentApplication
 from o2c.platform.db import is_postgres
-from o2c.reporting.reports import BUCKETS, Kpis, MatchRates, bucket, kpis
+from o2c.reporting.aggregates import BUCKETS, Kpis, MatchRates, bucket, kpis
 
 PerCurrency = dict[str, int]
 
@@ -168,6 +168,10 @@ def cash_collected(session: Session, first: date, last: date) -> list[DayTotal]:
 
 def unapplied_queue(session: Session) -> list[QueueTotal]:
     """The cash-application queue per currency: receipts waiting with money unapplied, and how much."""
+    # Imported here: its package brings the allocation engine and PDF documents, a second and a half that
+    # ``o2c report``, which reads the rest of this module, would otherwise wait for at every run.
+    from activities.cash_application.queue import QUEUED_STATUSES
+
     rows = session.execute(
         sa_select(col(CashReceipt.currency), func.count(), func.sum(col(CashReceipt.unapplied_minor)))
         .where(col(CashReceipt.unapplied_minor) > 0, col(CashReceipt.status).in_(QUEUED_STATUSES))
