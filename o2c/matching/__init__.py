@@ -10,8 +10,10 @@ Tiers, first that decides wins:
 2. invoice numbers found in the remittance text, tolerant of formatting ("INV 2026-123", "inv#123"), and
    bare zero-padded sequences ("payment for 000123") read among the open invoices of the customer the line
    points to, or where one open invoice alone has it;
-3. the customer, by bank account or exact name, plus one open invoice of exactly that amount;
-4. one payment covering several open invoices of that customer (bounded search over integer cents);
+3. the customer, by bank account or exact name, plus one open invoice of exactly that amount; a name 2 to 5
+   customers share ("Dynamic Trading Inc" and "… GmbH") when exactly one of them has exactly one invoice or
+   set of invoices of that amount and the text names no other invoice;
+4. one payment covering several open invoices of that customer (meet in the middle over up to 40 of them);
 5. fuzzy payer names (rapidfuzz) within the candidates the amount leaves.
 
 A payer's name identifies a customer only with evidence (``name_score``): its words must carry the customer's

@@ -18,6 +18,7 @@ from o2c.matching.settlement import allocate, expected, is_exact, settle, subset
 from o2c.matching.types import BankLine, Candidate, Customer, Flag, OpenInvoice, Proposal
 
 DEFAULT_THRESHOLD = 0.9
+MAX_SHARED_PAYERS = 5  # customers one trading name may stand for before the amount is no evidence
 
 
 class Matcher:
@@ -244,13 +245,16 @@ class Matcher:
         if not payer:
             return self._tier_fuzzy_by_amount(line)
         if len(payer) > 1:
-            return None, f"payer {how} matches {len(payer)} customers"
+            return self._tier_shared_payer(line, payer, how, certainty)
         customer_id = next(iter(payer))
         open_numbers = self._open_numbers(customer_id, line.currency)
         exact = [n for n in open_numbers if line.amount_minor in expected(self._invoices[n], line.booked_on)]
         if len(exact) == 1:
             others = [n for n in open_numbers if n != exact[0]]
-            if subsets(line, self._named(others)):
+            sets = subsets(line, self._named(others))
+            if sets is None:
+                return None, f"customer {customer_id}: one invoice fits, but a set of others is not ruled out"
+            if sets:
                 return None, f"customer {customer_id}: one invoice or a set of others fits the amount (tie)"
             candidate = allocate(
                 line, self._named(exact), tier=3, rule=f"customer by {how}, exact amount", confidence=0.0
@@ -271,6 +275,50 @@ class Matcher:
         if len(sets) > 1:
             return None, f"customer {customer_id}: {len(sets)} sets of open invoices add up to the amount (tie)"
         return None, f"customer {customer_id} identified by {how}, but no open invoice or set of them fits the amount"
+
+    def _tier_shared_payer(
+        self, line: BankLine, payer: set[str], how: str, certainty: float
+    ) -> tuple[Candidate | None, str]:
+        """A name (or an account) several customers share, "Dynamic Trading Inc" and "Dynamic Trading GmbH":
+        applied when the open invoices of exactly one of them explain the amount in exactly one way (an invoice
+        of that amount, or one set of them) and the text names no other invoice."""
+        shared = f"payer {how} matches {len(payer)} customers"
+        if len(payer) > MAX_SHARED_PAYERS:
+            return None, shared
+        fits: list[tuple[str, list[str]]] = []
+        for customer_id in sorted(payer):
+            open_numbers = self._open_numbers(customer_id, line.currency)
+            fits += [
+                (customer_id, [n])
+                for n in open_numbers
+                if line.amount_minor in expected(self._invoices[n], line.booked_on)
+            ]
+            sets = subsets(line, self._named(open_numbers))
+            if sets is None:
+                return None, f"{shared}; too many combinations of {customer_id}'s open invoices to decide"
+            fits += [(customer_id, numbers) for numbers in sets]
+            if len(fits) > 1:
+                return None, f"{shared}; the open invoices of more than one fit the amount (tie)"
+        if not fits:
+            return None, f"{shared}; no open invoice of theirs, nor a set of them, fits the amount"
+        customer_id, numbers = fits[0]
+        if self._names_other_invoices(line, numbers):
+            return None, f"{shared}; {', '.join(numbers)} fits the amount, but the text names another invoice"
+        rule = f"customer by {how} shared by {len(payer)} customers, only {customer_id}'s open invoices fit"
+        candidate = allocate(line, self._named(numbers), tier=3 if len(numbers) == 1 else 4, rule=rule, confidence=0)
+        candidate.confidence = (0.92 if len(numbers) == 1 else 0.91) * certainty
+        return candidate, ""
+
+    def _names_other_invoices(self, line: BankLine, numbers: list[str]) -> bool:
+        """The text carries an invoice number (prefixed or a bare sequence, of any invoice, open or not, or of
+        none known) or a structured reference that is not one of these."""
+        text = f"{line.reference} {line.remittance}"
+        if any(n not in numbers for n in structured_references(self._by_reference, line.reference, line.remittance)):
+            return True
+        upper = text.upper()
+        keys = [(int(year) if year else None, int(sequence)) for year, sequence in self._numbers.findall(upper)]
+        keys += bare_sequences(upper, self._numbers)
+        return any(not set(self._by_number.get(key, ())) & set(numbers) for key in keys)
 
     def _tier_fuzzy_by_amount(self, line: BankLine) -> tuple[Candidate | None, str]:
         if not line.payer_name:
