@@ -7,9 +7,16 @@ import pytest
 
 from o2c.access import authenticate, check_limit, find_user
 from o2c.access.roles import Role
-from o2c.cli import run
+from o2c.cli import parser
 from o2c.platform.config import get_settings
 from o2c.platform.db import make_engine
+
+
+def run(argv: list[str]) -> int:
+    """The command as ``o2c`` runs it, minus the logging set-up: that would bind the test's captured
+    stderr into the process-wide logger, and later tests would log into a closed stream."""
+    args = parser().parse_args(argv)
+    return int(args.run(args))
 
 
 @pytest.fixture
