@@ -1,12 +1,14 @@
 """Fixtures: databases (SQLite and PostgreSQL), time-skipping environments, the shared dev server."""
 
 import os
+import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -124,3 +126,21 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+CHROMIUM = os.environ.get("O2C_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """One Debian Chromium for the whole run (console and portal browser tests), driven by Playwright."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

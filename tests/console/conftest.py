@@ -5,13 +5,10 @@ per role, and Debian's Chromium driven by Playwright for the browser tests.
 client (httpx over ASGI, fast) signed in as that role, ``page`` a browser page, ``sign_in(page, stack, role)``
 signs it in (tests/console/browser.py)."""
 
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +24,6 @@ from o2c.web.console import create_app
 from tests.harness import running_worker
 from tests.support import BackgroundServer, Database, FakeStripe, RecordingSendGrid, free_port
 
-CHROMIUM = os.environ.get("O2C_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "demo-password-for-tests"
 SECRET = "o2c-test-suite-console-secret-0123456789"
 # Who may write off or refund how much alone in the tests (finance managers: no limit).
@@ -94,20 +90,6 @@ async def stack(dev_env: WorkflowEnvironment, sqlite_db: Database) -> AsyncItera
         async with BackgroundServer(app, port):
             console.url = f"http://127.0.0.1:{port}"
             yield console
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture

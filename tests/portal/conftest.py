@@ -5,14 +5,11 @@ over ASGI for most tests, and Debian's Chromium through Playwright for the brows
 No worker and no Temporal: this slice of the portal only reads the book and sends its own email."""
 
 import asyncio
-import os
 import re
 import secrets
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +22,6 @@ from o2c.web.portal import PortalSettings, create_app
 from o2c.web.portal.app import CSRF_COOKIE
 from tests.support import Database, RecordingSendGrid
 
-CHROMIUM = os.environ.get("O2C_CHROMIUM", "/usr/bin/chromium")
 SECRET = "o2c-test-suite-portal-secret-0123456789"
 ACME = "billing@initech.example"  # C1's billing email; its main email is ap@initech.example
 EVIL = "<script>alert(1)</script>"
@@ -203,20 +199,6 @@ def make_stack(db: Database, public_url: str) -> PortalStack:
 @pytest.fixture
 def stack(sqlite_db: Database) -> PortalStack:
     return make_stack(sqlite_db, "http://portal.test")
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Any]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (.ci/run does)")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture
